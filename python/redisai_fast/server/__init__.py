@@ -1,0 +1,1 @@
+"""The network side of redisai-fast: the uvloop event loop that hosts the Rust core."""

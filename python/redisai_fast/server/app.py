@@ -1,0 +1,71 @@
+"""Runs the server: builds the Rust core, listens with uvloop, expires keys, shuts down cleanly.
+
+Per-command work never happens here: each connection is a Rust `Connection` protocol object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+import uvloop
+
+from redisai_fast import __version__, _core
+
+log = logging.getLogger("redisai_fast")
+
+EXPIRE_PERIOD_S = 0.1
+
+
+class App:
+    """One running server: the core, its listeners and the shutdown signal."""
+
+    def __init__(self, options: list[tuple[str, str]]) -> None:
+        self.core = _core.Server(options, self._on_shutdown_command)
+        self.stopping: asyncio.Event | None = None
+        self.shutdown_mode = "default"
+
+    def _on_shutdown_command(self, mode: str) -> None:
+        log.warning("User requested shutdown (%s)", mode)
+        self.shutdown_mode = mode
+        if self.stopping is not None:
+            self.stopping.set()
+
+    def _expire_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.core.expire_cycle()
+        loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        hosts = (self.core.config_get("bind") or "127.0.0.1").split()
+        port = int(self.core.config_get("port") or 6379)
+        server = await loop.create_server(
+            self.core.new_connection, host=hosts, port=port, reuse_address=True, backlog=511
+        )
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
+        for sock in server.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                host, bound_port = sock.getsockname()[:2]
+                log.info("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
+        await self.stopping.wait()
+        log.info("Shutting down (%s)", self.shutdown_mode)
+        server.close()
+        await server.wait_closed()
+        log.info("redisai-fast is now ready to exit, bye bye...")
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.warning("Received %s, scheduling shutdown...", sig.name)
+        assert self.stopping is not None
+        self.stopping.set()
+
+
+def run(options: list[tuple[str, str]]) -> int:
+    """Starts the server and blocks until it is shut down. Returns the process exit code."""
+    app = App(options)
+    uvloop.run(app.serve())
+    return 0

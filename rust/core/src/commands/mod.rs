@@ -1,0 +1,145 @@
+//! The command table (name, arity, flags, key positions, handler) and the context a handler
+//! runs in. Every command the server knows is listed in `table.rs`; each family's handlers
+//! live in their own module.
+pub mod keys;
+pub mod server;
+pub mod table;
+pub mod tensor;
+pub mod transactions;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{CmdError, CmdResult};
+use crate::keyspace::Keyspace;
+use crate::resp::{Args, Out};
+use crate::server::{ClientInfo, Server};
+
+/// Command flags (COMMAND INFO shows their names).
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    /// Allowed before AUTH.
+    pub const NOAUTH: u32 = 1 << 4;
+    /// Not queued by MULTI (runs immediately).
+    pub const NOMULTI: u32 = 1 << 5;
+    pub const FAST: u32 = 1 << 6;
+    /// Runs a model/script/DAG: refused inside MULTI, as RedisAI does.
+    pub const AI_RUN: u32 = 1 << 7;
+    pub const LOADING: u32 = 1 << 8;
+    pub const STALE: u32 = 1 << 9;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOAUTH, "no_auth"),
+        (NOMULTI, "no_multi"),
+        (FAST, "fast"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+    ];
+}
+
+pub type Handler = fn(&mut Ctx, &mut Args) -> CmdResult;
+
+pub struct CommandSpec {
+    /// Lower case, as COMMAND shows it.
+    pub name: &'static str,
+    /// Redis convention: n exact, -n at least n (the name counts).
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub run: Handler,
+}
+
+impl CommandSpec {
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        (a >= 0 && argc == a as usize) || (a < 0 && argc >= (-a) as usize)
+    }
+
+    /// Key arguments of a concrete invocation (COMMAND GETKEYS, WATCH-style bookkeeping).
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        if self.first_key <= 0 {
+            return vec![];
+        }
+        let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
+        (self.first_key..=last.min(argc as i32 - 1)).step_by(self.step.max(1) as usize).map(|i| i as usize).collect()
+    }
+}
+
+/// An open MULTI block.
+#[derive(Default)]
+pub struct Multi {
+    pub queued: Vec<Vec<Vec<u8>>>,
+    /// A queued command was refused: EXEC answers EXECABORT.
+    pub failed: bool,
+}
+
+/// Per-connection state commands may read and change.
+pub struct ClientState {
+    pub info: Arc<ClientInfo>,
+    pub authenticated: bool,
+    pub multi: Option<Multi>,
+    pub watched: Vec<Vec<u8>>,
+    /// QUIT, protocol errors: close once the pending output is written.
+    pub close_after_reply: bool,
+}
+
+/// What a handler works with.
+pub struct Ctx<'a> {
+    pub server: &'a Server,
+    pub ks: &'a mut Keyspace,
+    pub client: &'a mut ClientState,
+    pub out: &'a mut Out,
+    /// Milliseconds since the epoch when the command started.
+    pub now: u64,
+    pub spec: &'static CommandSpec,
+}
+
+static LOOKUP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let map = LOOKUP.get_or_init(|| table::COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    map.get(&lower[..]).copied()
+}
+
+/// Redis's reply to an unknown command.
+pub fn unknown_command(args: &Args) -> CmdError {
+    let shown = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(128)]).into_owned();
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", shown(args.get(0)));
+    for i in 1..args.len() {
+        msg.push_str(&format!("'{}' ", shown(args.get(i))));
+    }
+    CmdError(msg)
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Runs `spec` against the keyspace the caller has locked. Arity is already checked.
+pub fn execute(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    (ctx.spec.run)(ctx, args)
+}

@@ -1,0 +1,624 @@
+//! Connection and server commands: PING ECHO HELLO AUTH SELECT QUIT RESET COMMAND CLIENT INFO
+//! DBSIZE CONFIG SHUTDOWN FLUSHDB FLUSHALL TIME MODULE.
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{flags, is, lookup, table::COMMANDS, CommandSpec, Ctx};
+use crate::config::ConfigError;
+use crate::error::{CmdError, CmdResult};
+use crate::num::parse_i64;
+use crate::resp::{Args, Reply};
+use crate::server::{ClientInfo, ShutdownMode};
+
+/// The Redis version we report; clients gate features on it.
+pub const REDIS_VERSION: &str = "7.2.0";
+/// RedisAI's module version we emulate (MAJOR*10000+MINOR*100+PATCH).
+pub const RAI_MODULE_VERSION: i64 = 10207;
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// PING [message]
+pub fn ping(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    match args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(args.get(1)),
+        _ => return Err(CmdError::arity("ping")),
+    }
+    Ok(())
+}
+
+/// ECHO message
+pub fn echo(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    ctx.out.bulk(args.get(1));
+    Ok(())
+}
+
+fn check_password(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
+    let cfg = ctx.server.config.read();
+    match cfg.requirepass() {
+        None if user == b"default" && ctx.spec.name == "hello" => Ok(()),
+        None => Err(CmdError::err(
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        )),
+        Some(p) if user == b"default" && p.as_bytes() == pass => Ok(()),
+        Some(_) => Err(CmdError::line("WRONGPASS invalid username-password pair or user is disabled.")),
+    }
+}
+
+/// AUTH [username] password
+pub fn auth(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let (user, pass) = match args.len() {
+        2 => (&b"default"[..], args.get(1)),
+        3 => (args.get(1), args.get(2)),
+        _ => return Err(CmdError::syntax()),
+    };
+    check_password(ctx, user, pass)?;
+    ctx.client.authenticated = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+pub fn hello(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let mut proto = None;
+    let mut i = 1;
+    if args.len() > 1 {
+        let v = parse_i64(args.get(1)).ok_or_else(|| CmdError::err("Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::line("NOPROTO unsupported protocol version"));
+        }
+        proto = Some(v);
+        i = 2;
+    }
+    let mut setname = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(args.get(i), "AUTH") && more >= 2 {
+            check_password(ctx, args.get(i + 1), args.get(i + 2))?;
+            ctx.client.authenticated = true;
+            i += 3;
+        } else if is(args.get(i), "SETNAME") && more >= 1 {
+            let name = args.get(i + 1);
+            validate_client_name(name)?;
+            setname = Some(lossy(name));
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!("Syntax error in HELLO option '{}'", lossy(args.get(i)))));
+        }
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::line(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
+    if let Some(name) = setname {
+        *ctx.client.info.name.lock() = name;
+    }
+    if let Some(p) = proto {
+        ctx.out.resp3 = p == 3;
+        ctx.client.info.resp.store(p as u64, Relaxed);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk_str("server");
+    out.bulk_str("redis");
+    out.bulk_str("version");
+    out.bulk_str(REDIS_VERSION);
+    out.bulk_str("proto");
+    out.int(if out.resp3 { 3 } else { 2 });
+    out.bulk_str("id");
+    out.int(ctx.client.info.id as i64);
+    out.bulk_str("mode");
+    out.bulk_str("standalone");
+    out.bulk_str("role");
+    out.bulk_str("master");
+    out.bulk_str("modules");
+    reply_modules(out);
+    Ok(())
+}
+
+fn reply_modules(out: &mut dyn Reply) {
+    out.array(1);
+    out.map(4);
+    out.bulk_str("name");
+    out.bulk_str("ai");
+    out.bulk_str("ver");
+    out.int(RAI_MODULE_VERSION);
+    out.bulk_str("path");
+    out.bulk_str("redisai_fast (built in)");
+    out.bulk_str("args");
+    out.array(0);
+}
+
+/// MODULE LIST (RedisAI appears as the module `ai`; nothing can be loaded).
+pub fn module(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    if is(args.get(1), "LIST") && args.len() == 2 {
+        reply_modules(ctx.out);
+        return Ok(());
+    }
+    Err(CmdError::err("MODULE LOAD is not supported: the RedisAI commands are built in"))
+}
+
+/// SELECT index (only database 0 exists)
+pub fn select(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    match parse_i64(args.get(1)) {
+        Some(0) => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Some(_) => Err(CmdError::err("DB index is out of range")),
+        None => Err(CmdError::not_integer()),
+    }
+}
+
+/// QUIT
+pub fn quit(ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+/// RESET: back to a fresh connection's state.
+pub fn reset(ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
+    ctx.client.multi = None;
+    let keys = std::mem::take(&mut ctx.client.watched);
+    ctx.ks.unwatch_all(&keys, ctx.client.info.id);
+    ctx.out.resp3 = false;
+    ctx.client.info.resp.store(2, Relaxed);
+    ctx.client.info.name.lock().clear();
+    ctx.client.authenticated = ctx.server.config.read().requirepass().is_none();
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// DBSIZE
+pub fn dbsize(ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
+    ctx.out.int(ctx.ks.len() as i64);
+    Ok(())
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC | SYNC]
+pub fn flush(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    if args.len() > 2 || (args.len() == 2 && !is(args.get(1), "ASYNC") && !is(args.get(1), "SYNC")) {
+        return Err(CmdError::syntax());
+    }
+    ctx.ks.flush();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// TIME
+pub fn time(ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk(now.as_secs().to_string().as_bytes());
+    ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE]
+pub fn shutdown(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let mut mode = ShutdownMode::Default;
+    for i in 1..args.len() {
+        let a = args.get(i);
+        if is(a, "NOSAVE") {
+            mode = ShutdownMode::NoSave;
+        } else if is(a, "SAVE") {
+            mode = ShutdownMode::Save;
+        } else if !(is(a, "NOW") || is(a, "FORCE")) {
+            return Err(CmdError::syntax());
+        }
+    }
+    ctx.server.request_shutdown(mode);
+    // like Redis, a successful SHUTDOWN answers nothing: the connection just closes
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- COMMAND
+
+fn flag_names(c: &CommandSpec) -> Vec<&'static str> {
+    flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| *n).collect()
+}
+
+fn reply_command_info(out: &mut dyn Reply, c: &CommandSpec) {
+    out.array(10);
+    out.bulk_str(c.name);
+    out.int(c.arity as i64);
+    let fl = flag_names(c);
+    out.set(fl.len());
+    for f in fl {
+        out.simple(f);
+    }
+    out.int(c.first_key as i64);
+    out.int(c.last_key as i64);
+    out.int(c.step as i64);
+    out.set(0); // ACL categories
+    out.set(0); // tips
+    out.array(0); // key specs
+    out.array(0); // subcommands
+}
+
+fn reply_command_doc(out: &mut dyn Reply, c: &CommandSpec) {
+    out.map(4);
+    out.bulk_str("summary");
+    out.bulk_str(c.summary);
+    out.bulk_str("since");
+    out.bulk_str("1.0.0");
+    out.bulk_str("group");
+    out.bulk_str(c.group);
+    out.bulk_str("complexity");
+    out.bulk_str("O(1)");
+}
+
+/// COMMAND [COUNT | INFO name... | DOCS [name...] | LIST | GETKEYS cmd args...]
+pub fn command(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let out = &mut *ctx.out;
+    if args.len() == 1 {
+        out.array(COMMANDS.len());
+        COMMANDS.iter().for_each(|c| reply_command_info(out, c));
+        return Ok(());
+    }
+    let sub = args.get(1);
+    if is(sub, "COUNT") {
+        out.int(COMMANDS.len() as i64);
+    } else if is(sub, "LIST") {
+        out.array(COMMANDS.len());
+        COMMANDS.iter().for_each(|c| out.bulk_str(c.name));
+    } else if is(sub, "INFO") {
+        let names: Vec<Vec<u8>> = (2..args.len()).map(|i| args.get(i).to_vec()).collect();
+        if names.is_empty() {
+            out.array(COMMANDS.len());
+            COMMANDS.iter().for_each(|c| reply_command_info(out, c));
+        } else {
+            out.array(names.len());
+            for n in names {
+                match lookup(&n) {
+                    Some(c) => reply_command_info(out, c),
+                    None => out.null_array(),
+                }
+            }
+        }
+    } else if is(sub, "DOCS") {
+        let specs: Vec<&CommandSpec> =
+            if args.len() == 2 { COMMANDS.iter().collect() } else { (2..args.len()).filter_map(|i| lookup(args.get(i))).collect() };
+        out.map(specs.len());
+        for c in specs {
+            out.bulk_str(c.name);
+            reply_command_doc(out, c);
+        }
+    } else if is(sub, "GETKEYS") {
+        if args.len() < 3 {
+            return Err(CmdError::arity("command|getkeys"));
+        }
+        let spec = lookup(args.get(2)).ok_or_else(|| CmdError::err("Invalid command specified"))?;
+        let argc = args.len() - 2;
+        if !spec.arity_ok(argc) {
+            return Err(CmdError::err("Invalid number of arguments specified for command"));
+        }
+        let keys = spec.key_positions(argc);
+        if keys.is_empty() {
+            return Err(CmdError::err("The command has no key arguments"));
+        }
+        out.array(keys.len());
+        for k in keys {
+            out.bulk(args.get(k + 2));
+        }
+    } else {
+        return Err(unknown_subcommand(sub, "COMMAND"));
+    }
+    Ok(())
+}
+
+pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
+    CmdError::err(format!("unknown subcommand '{}'. Try {cmd} HELP.", lossy(sub)))
+}
+
+// ---------------------------------------------------------------- CLIENT
+
+fn validate_client_name(name: &[u8]) -> CmdResult {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CmdError::err("Client names cannot contain spaces, newlines or special characters."));
+    }
+    Ok(())
+}
+
+fn client_line(c: &ClientInfo, now: u64, cmd: &str) -> String {
+    let last = c.last_ms.load(Relaxed);
+    let flags = if c.in_multi.load(Relaxed) {
+        "x"
+    } else if c.blocked.load(Relaxed) {
+        "b"
+    } else {
+        "N"
+    };
+    format!(
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.name.lock(),
+        now.saturating_sub(c.created_ms) / 1000,
+        now.saturating_sub(last) / 1000,
+        flags,
+        if c.in_multi.load(Relaxed) { 0 } else { -1 },
+        c.qbuf.load(Relaxed),
+        cmd,
+        c.resp.load(Relaxed),
+        c.lib_name.lock(),
+        c.lib_ver.lock(),
+    )
+}
+
+/// CLIENT ID | GETNAME | SETNAME | SETINFO | LIST | INFO | NO-EVICT | NO-TOUCH | REPLY
+pub fn client(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let sub = args.get(1).to_ascii_uppercase();
+    let argc = args.len();
+    let me = ctx.client.info.clone();
+    match (sub.as_slice(), argc) {
+        (b"ID", 2) => ctx.out.int(me.id as i64),
+        (b"GETNAME", 2) => {
+            let n = me.name.lock().clone();
+            if n.is_empty() {
+                ctx.out.null()
+            } else {
+                ctx.out.bulk_str(&n)
+            }
+        }
+        (b"SETNAME", 3) => {
+            validate_client_name(args.get(2))?;
+            *me.name.lock() = lossy(args.get(2));
+            ctx.out.ok();
+        }
+        (b"SETINFO", 4) => {
+            let attr = args.get(2).to_ascii_uppercase();
+            let val = args.get(3);
+            if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+                return Err(CmdError::err(format!(
+                    "{} cannot contain spaces, newlines or special characters.",
+                    lossy(&attr)
+                )));
+            }
+            match attr.as_slice() {
+                b"LIB-NAME" => *me.lib_name.lock() = lossy(val),
+                b"LIB-VER" => *me.lib_ver.lock() = lossy(val),
+                _ => return Err(CmdError::err(format!("Unrecognized option '{}'", lossy(args.get(2))))),
+            }
+            ctx.out.ok();
+        }
+        (b"INFO", 2) => {
+            let line = client_line(&me, ctx.now, "client|info") + "\n";
+            ctx.out.verbatim(&line);
+        }
+        (b"LIST", _) => {
+            let mut ids: Option<Vec<u64>> = None;
+            let mut i = 2;
+            while i < argc {
+                if is(args.get(i), "TYPE") && i + 1 < argc {
+                    let t = args.get(i + 1);
+                    if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "pubsub")) {
+                        return Err(CmdError::err(format!("Unknown client type '{}'", lossy(t))));
+                    }
+                    if !is(t, "normal") {
+                        ids = Some(vec![]);
+                    }
+                    i += 2;
+                } else if is(args.get(i), "ID") && i + 1 < argc {
+                    let mut v = Vec::new();
+                    for j in i + 1..argc {
+                        match parse_i64(args.get(j)) {
+                            Some(n) if n > 0 => v.push(n as u64),
+                            _ => return Err(CmdError::err("Invalid client ID")),
+                        }
+                    }
+                    ids = Some(v);
+                    i = argc;
+                } else {
+                    return Err(CmdError::syntax());
+                }
+            }
+            let mut text = String::new();
+            for c in ctx.server.clients() {
+                if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+                    continue;
+                }
+                let cmd = if c.id == me.id { "client|list".to_string() } else { c.last_cmd.lock().to_string() };
+                text.push_str(&client_line(&c, ctx.now, &cmd));
+                text.push('\n');
+            }
+            ctx.out.verbatim(&text);
+        }
+        (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => ctx.out.ok(),
+        (b"REPLY", 3) if is(args.get(2), "ON") => ctx.out.ok(),
+        (b"ID" | b"GETNAME" | b"SETNAME" | b"SETINFO" | b"INFO" | b"NO-EVICT" | b"NO-TOUCH" | b"REPLY", _) => {
+            return Err(CmdError::arity(&format!("client|{}", lossy(&sub).to_lowercase())));
+        }
+        _ => return Err(unknown_subcommand(args.get(1), "CLIENT")),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- CONFIG
+
+/// CONFIG GET pattern... | SET name value... | RESETSTAT | REWRITE
+pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let sub = args.get(1);
+    if is(sub, "GET") {
+        if args.len() < 3 {
+            return Err(CmdError::arity("config|get"));
+        }
+        let cfg = ctx.server.config.read();
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        for i in 2..args.len() {
+            for (n, v) in cfg.matching(args.get(i)) {
+                if !pairs.iter().any(|(m, _)| *m == n) {
+                    pairs.push((n, v.to_string()));
+                }
+            }
+        }
+        drop(cfg);
+        ctx.out.map(pairs.len());
+        for (n, v) in pairs {
+            ctx.out.bulk_str(n);
+            ctx.out.bulk_str(&v);
+        }
+    } else if is(sub, "SET") {
+        if args.len() < 4 || args.len() % 2 != 0 {
+            return Err(CmdError::arity("config|set"));
+        }
+        let mut cfg = ctx.server.config.write();
+        let mut candidate = cfg.clone();
+        for i in (2..args.len()).step_by(2) {
+            let name = lossy(args.get(i));
+            let value = lossy(args.get(i + 1));
+            match candidate.set(&name, &value, false) {
+                Ok(()) => {}
+                Err(ConfigError::Unknown) => {
+                    return Err(CmdError::err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")))
+                }
+                Err(ConfigError::Immutable) => {
+                    return Err(CmdError::err(format!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                    )))
+                }
+                Err(ConfigError::Invalid(why)) => {
+                    return Err(CmdError::err(format!("CONFIG SET failed (possibly related to argument '{name}') - {why}")))
+                }
+            }
+        }
+        *cfg = candidate;
+        ctx.out.ok();
+    } else if is(sub, "RESETSTAT") && args.len() == 2 {
+        let s = &ctx.server.stats;
+        for c in [&s.commands_processed, &s.connections_received, &s.rejected_connections, &s.error_replies, &s.net_input_bytes, &s.net_output_bytes] {
+            c.store(0, Relaxed);
+        }
+        ctx.ks.stats = Default::default();
+        ctx.out.ok();
+    } else if is(sub, "REWRITE") && args.len() == 2 {
+        return Err(CmdError::err("CONFIG REWRITE is not supported: put options in the file given to --config"));
+    } else {
+        return Err(unknown_subcommand(sub, "CONFIG"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- INFO
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.2}G", b / (1u64 << 30) as f64)
+    } else if b >= (1u64 << 20) as f64 {
+        format!("{:.2}M", b / (1u64 << 20) as f64)
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+fn cpu_times() -> (f64, f64) {
+    // utime and stime are fields 14 and 15 of /proc/self/stat, in clock ticks (100 Hz on Linux)
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (tick(11), tick(12))
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+/// The text of one INFO section, or None if there is no such section.
+pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
+    let s = ctx.server;
+    let mut t = String::new();
+    let cfg = s.config.read();
+    match name {
+        "server" => {
+            let up = s.uptime_secs();
+            t += "# Server\r\n";
+            t += &format!("redis_version:{REDIS_VERSION}\r\nredisai_fast_version:{VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nexecutable:redisai-fast\r\n",
+                std::env::consts::OS, std::process::id(), s.run_id, cfg.port(), up / 86400);
+        }
+        "clients" => {
+            let clients = s.clients();
+            let blocked = clients.iter().filter(|c| c.blocked.load(Relaxed)).count();
+            t += &format!("# Clients\r\nconnected_clients:{}\r\nblocked_clients:{blocked}\r\nmaxclients:{}\r\n", clients.len(), cfg.maxclients());
+        }
+        "memory" => {
+            let used = s.used_memory() as u64;
+            let max = cfg.maxmemory();
+            t += &format!("# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\n",
+                human(used), rss_bytes(), human(max));
+        }
+        "persistence" => {
+            t += &format!("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n", ctx.ks.changes);
+        }
+        "stats" => {
+            let st = &s.stats;
+            let ks = ctx.ks.stats;
+            t += &format!("# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\n",
+                st.connections_received.load(Relaxed), st.commands_processed.load(Relaxed), st.net_input_bytes.load(Relaxed),
+                st.net_output_bytes.load(Relaxed), st.rejected_connections.load(Relaxed), ks.expired, ks.hits, ks.misses, st.error_replies.load(Relaxed));
+        }
+        "replication" => t += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n",
+        "cpu" => {
+            let (u, sy) = cpu_times();
+            t += &format!("# CPU\r\nused_cpu_sys:{sy:.6}\r\nused_cpu_user:{u:.6}\r\n");
+        }
+        "modules" => t += &format!("# Modules\r\nmodule:name=ai,ver={RAI_MODULE_VERSION},api=1,filters=0,usedby=[],using=[],options=[]\r\n"),
+        "cluster" => t += "# Cluster\r\ncluster_enabled:0\r\n",
+        "errorstats" => t += "# Errorstats\r\n",
+        "keyspace" => {
+            t += "# Keyspace\r\n";
+            if !ctx.ks.is_empty() {
+                t += &format!("db0:keys={},expires={},avg_ttl=0\r\n", ctx.ks.len(), ctx.ks.expires_count());
+            }
+        }
+        other => {
+            let extra = s.extra_info.read();
+            t += extra.get(other)?;
+        }
+    }
+    Some(t)
+}
+
+const DEFAULT_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+
+/// INFO [section ...]
+pub fn info(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let mut names: Vec<String> = Vec::new();
+    let extra: Vec<String> = ctx.server.extra_info.read().keys().cloned().collect();
+    if args.len() == 1 {
+        names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+        names.extend(extra.iter().cloned());
+    }
+    for i in 1..args.len() {
+        let s = lossy(args.get(i)).to_lowercase();
+        match s.as_str() {
+            "all" | "everything" | "default" => {
+                names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                names.extend(extra.iter().cloned());
+            }
+            _ => names.push(s),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut parts = Vec::new();
+    for n in names {
+        if seen.insert(n.clone()) {
+            if let Some(t) = info_section(ctx, &n) {
+                parts.push(t);
+            }
+        }
+    }
+    ctx.out.verbatim(&parts.join("\r\n"));
+    Ok(())
+}

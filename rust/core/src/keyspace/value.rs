@@ -1,0 +1,59 @@
+//! The value types a key can hold, their Redis type names and size estimates.
+use std::collections::VecDeque;
+
+use indexmap::IndexMap;
+
+use crate::tensor::Tensor;
+
+pub enum Value {
+    Str(Vec<u8>),
+    Hash(IndexMap<Vec<u8>, Vec<u8>>),
+    List(VecDeque<Vec<u8>>),
+    Tensor(Tensor),
+}
+
+impl Value {
+    /// The name TYPE answers (RedisAI's module type names for AI values).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Tensor(_) => "AI_TENSOR",
+        }
+    }
+
+    /// OBJECT ENCODING.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(v) => {
+                if v.len() <= 20 && crate::num::parse_i64(v).is_some() {
+                    "int"
+                } else if v.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+            Value::Hash(h) => {
+                if h.len() <= 128 {
+                    "listpack"
+                } else {
+                    "hashtable"
+                }
+            }
+            Value::List(_) => "quicklist",
+            Value::Tensor(_) => "raw",
+        }
+    }
+
+    /// Estimated bytes used by the value (MEMORY USAGE adds the key).
+    pub fn memory_usage(&self) -> usize {
+        match self {
+            Value::Str(v) => v.capacity() + 16,
+            Value::Hash(h) => h.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum::<usize>() + 64,
+            Value::List(l) => l.iter().map(|v| v.capacity() + 24).sum::<usize>() + 64,
+            Value::Tensor(t) => t.memory_usage(),
+        }
+    }
+}

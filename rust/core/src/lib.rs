@@ -1,0 +1,12 @@
+//! redisai_core: everything redisai-fast does per command, in Rust and without Python: the RESP
+//! protocol, tensors, the keyspace, the command table and handlers, and the session state machine.
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod glob;
+pub mod keyspace;
+pub mod num;
+pub mod resp;
+pub mod server;
+pub mod session;
+pub mod tensor;

@@ -1,0 +1,470 @@
+//! A connection's input buffer and streaming RESP request parser. It owns the bytes the socket
+//! reads into, parses multibulk and inline commands across any split of the stream, and reads a
+//! large bulk argument straight into its own aligned buffer (which a TENSORSET BLOB then keeps).
+use super::inline::split_args;
+use crate::tensor::buffer::{AlignedBuf, FillingBuf};
+
+/// A bulk at least this big, not yet fully received, is read into its own buffer.
+pub const BIG_BULK: usize = 32 * 1024;
+/// Longest inline command / count line, as in Redis (PROTO_INLINE_MAX_SIZE).
+const MAX_INLINE: usize = 64 * 1024;
+/// Free space offered to the socket for each read in normal mode.
+const READ_CHUNK: usize = 16 * 1024;
+/// Largest multibulk count accepted (Redis: INT_MAX).
+const MAX_MULTIBULK: i64 = i32::MAX as i64;
+/// Unauthenticated clients may not send more than this (Redis 7 does the same).
+const UNAUTH_MULTIBULK: i64 = 10;
+const UNAUTH_BULK: i64 = 16384;
+
+/// A protocol violation; the connection gets `-ERR Protocol error: <msg>` and is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtoError(pub String);
+
+/// One argument of the command being parsed.
+#[derive(Debug)]
+pub enum Arg {
+    /// `len` bytes at `off`, relative to the start of the command in the buffer.
+    Range { off: usize, len: usize },
+    /// A large bulk received into its own buffer.
+    Big(AlignedBuf),
+    /// An argument of an inline command (unescaped, so it cannot point into the buffer).
+    Inline(Vec<u8>),
+    /// A Big argument that a command took ownership of.
+    Taken,
+}
+
+/// The arguments of one complete command.
+pub struct Args<'a> {
+    base: &'a [u8],
+    items: &'a mut Vec<Arg>,
+}
+
+impl<'a> Args<'a> {
+    pub fn new(base: &'a [u8], items: &'a mut Vec<Arg>) -> Self {
+        Args { base, items }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Argument `i` (empty if out of range or taken).
+    pub fn get(&self, i: usize) -> &[u8] {
+        match self.items.get(i) {
+            Some(Arg::Range { off, len }) => &self.base[*off..*off + *len],
+            Some(Arg::Big(b)) => b.as_slice(),
+            Some(Arg::Inline(v)) => v,
+            Some(Arg::Taken) | None => &[],
+        }
+    }
+
+    /// Takes argument `i` as an owned aligned buffer without copying when it was received as one.
+    pub fn take_owned(&mut self, i: usize) -> Option<AlignedBuf> {
+        match self.items.get_mut(i) {
+            Some(slot @ Arg::Big(_)) => match std::mem::replace(slot, Arg::Taken) {
+                Arg::Big(b) => Some(b),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// All arguments as slices (allocates: for rare paths such as MULTI queueing and COMMAND GETKEYS).
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        (0..self.len()).map(|i| self.get(i).to_vec()).collect()
+    }
+}
+
+enum State {
+    /// Between commands.
+    Idle,
+    /// Inside a multibulk: `left` bulks still to read.
+    Multi { left: usize },
+    /// Reading a large bulk into its own buffer; `left` bulks follow it.
+    BigBulk { buf: FillingBuf, left: usize },
+    /// The two bytes after a big bulk (CRLF) still to skip; then `left` bulks.
+    SkipCrlf { skip: usize, left: usize },
+}
+
+/// The input buffer plus parser state of one connection.
+pub struct Input {
+    buf: Vec<u8>,
+    /// Start of the command being parsed (arguments' offsets are relative to it).
+    start: usize,
+    /// Parse position.
+    pos: usize,
+    /// End of received data.
+    end: usize,
+    state: State,
+    args: Vec<Arg>,
+    max_bulk: usize,
+    /// Unauthenticated clients get the stricter limits.
+    pub authenticated: bool,
+    /// Bytes buffered by completed-but-unexecuted and partial commands, for CLIENT LIST `qbuf`.
+    big_pending: usize,
+}
+
+impl Input {
+    pub fn new(max_bulk: usize) -> Self {
+        Input {
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            pos: 0,
+            end: 0,
+            state: State::Idle,
+            args: Vec::new(),
+            max_bulk,
+            authenticated: true,
+            big_pending: 0,
+        }
+    }
+
+    pub fn set_max_bulk(&mut self, n: usize) {
+        self.max_bulk = n;
+    }
+
+    /// Bytes received but not yet consumed by a command.
+    pub fn pending_bytes(&self) -> usize {
+        self.end - self.start + self.big_pending
+    }
+
+    /// Capacity of the input buffer (CLIENT LIST `qbuf`-style accounting).
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Where the next socket read should land: a pointer and the number of writable bytes.
+    pub fn read_window(&mut self) -> (*mut u8, usize) {
+        if let State::BigBulk { buf, .. } = &mut self.state {
+            return buf.window();
+        }
+        self.make_room(READ_CHUNK);
+        let len = self.buf.len() - self.end;
+        // SAFETY: end <= buf.len().
+        (unsafe { self.buf.as_mut_ptr().add(self.end) }, len)
+    }
+
+    /// Records that the socket wrote `n` bytes into the last `read_window`.
+    pub fn commit(&mut self, n: usize) {
+        if let State::BigBulk { buf, .. } = &mut self.state {
+            let n = n.min(buf.remaining());
+            // SAFETY: the reader wrote n bytes into buf.window().
+            unsafe { buf.advance(n) };
+            self.big_pending += n;
+            return;
+        }
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Copies bytes in (tests, and callers that do not read into `read_window`).
+    pub fn push(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let (p, room) = self.read_window();
+            let n = room.min(data.len());
+            // SAFETY: p is valid for `room` bytes and does not alias `data`.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, n) };
+            self.commit(n);
+            data = &data[n..];
+            // a big bulk that just completed must be folded into the command before more bytes land
+            self.settle_big();
+        }
+    }
+
+    /// Moves unconsumed bytes to the front and makes sure `want` bytes are free after `end`.
+    fn make_room(&mut self, want: usize) {
+        if self.start > 0 && (self.start == self.end || self.buf.len() - self.end < want) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.pos -= self.start;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < want {
+            let new_len = (self.end + want).max(self.buf.len() * 2);
+            self.buf.resize(new_len, 0);
+        } else if self.start == self.end && self.buf.len() > 16 * READ_CHUNK {
+            // an idle connection gives back a buffer that once held a large command
+            self.buf = vec![0; READ_CHUNK];
+            self.start = 0;
+            self.pos = 0;
+            self.end = 0;
+        }
+    }
+
+    /// If a big bulk is complete, turns it into an argument.
+    fn settle_big(&mut self) {
+        if let State::BigBulk { buf, .. } = &self.state {
+            if buf.remaining() != 0 {
+                return;
+            }
+        } else {
+            return;
+        }
+        if let State::BigBulk { buf, left } = std::mem::replace(&mut self.state, State::Idle) {
+            self.big_pending = 0;
+            match buf.finish() {
+                Ok(b) => self.args.push(Arg::Big(b)),
+                Err(_) => unreachable!("remaining() was 0"),
+            }
+            self.state = State::SkipCrlf { skip: 2, left };
+        }
+    }
+
+    fn find_crlf(&self, from: usize) -> Option<usize> {
+        memchr::memchr(b'\r', &self.buf[from..self.end]).map(|i| from + i)
+    }
+
+    fn parse_count(line: &[u8]) -> Option<i64> {
+        if line.is_empty() || line.len() > 20 {
+            return None;
+        }
+        let (neg, digits) = match line[0] {
+            b'-' => (true, &line[1..]),
+            _ => (false, line),
+        };
+        if digits.is_empty() {
+            return None;
+        }
+        let mut v: i64 = 0;
+        for &c in digits {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v.checked_mul(10)?.checked_add((c - b'0') as i64)?;
+        }
+        Some(if neg { -v } else { v })
+    }
+
+    /// Parses the next complete command, if the buffer holds one. After an error the connection
+    /// must be closed (the parser state is not meaningful any more).
+    pub fn next_command(&mut self) -> Result<Option<Args<'_>>, ProtoError> {
+        self.settle_big();
+        loop {
+            match &mut self.state {
+                State::BigBulk { .. } => return Ok(None),
+                State::SkipCrlf { skip, left } => {
+                    let n = (*skip).min(self.end - self.pos);
+                    self.pos += n;
+                    *skip -= n;
+                    if *skip > 0 {
+                        return Ok(None);
+                    }
+                    let left = *left;
+                    self.state = State::Multi { left };
+                }
+                State::Idle => {
+                    // a new command starts here
+                    self.start = self.pos;
+                    self.args.clear();
+                    if self.pos >= self.end {
+                        return Ok(None);
+                    }
+                    if self.buf[self.pos] == b'*' {
+                        let Some(cr) = self.find_crlf(self.pos) else {
+                            if self.end - self.pos > MAX_INLINE {
+                                return Err(ProtoError("too big mbulk count string".into()));
+                            }
+                            return Ok(None);
+                        };
+                        if cr + 1 >= self.end {
+                            return Ok(None);
+                        }
+                        let n = Self::parse_count(&self.buf[self.pos + 1..cr]);
+                        let n = match n {
+                            Some(n) if n <= MAX_MULTIBULK => n,
+                            _ => return Err(ProtoError("invalid multibulk length".into())),
+                        };
+                        if !self.authenticated && n > UNAUTH_MULTIBULK {
+                            return Err(ProtoError("unauthenticated multibulk length".into()));
+                        }
+                        self.pos = cr + 2;
+                        if n <= 0 {
+                            continue; // Redis ignores empty multibulks
+                        }
+                        self.args.reserve((n as usize).min(1024));
+                        self.state = State::Multi { left: n as usize };
+                    } else {
+                        let Some(nl) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) else {
+                            if self.end - self.pos > MAX_INLINE {
+                                return Err(ProtoError("too big inline request".into()));
+                            }
+                            return Ok(None);
+                        };
+                        let mut line = &self.buf[self.pos..self.pos + nl];
+                        if line.last() == Some(&b'\r') {
+                            line = &line[..line.len() - 1];
+                        }
+                        let words = split_args(line)
+                            .map_err(|_| ProtoError("unbalanced quotes in request".into()))?;
+                        self.pos += nl + 1;
+                        if words.is_empty() {
+                            continue;
+                        }
+                        self.args.extend(words.into_iter().map(Arg::Inline));
+                        return Ok(Some(self.finish_command()));
+                    }
+                }
+                State::Multi { left } => {
+                    let left = *left;
+                    if left == 0 {
+                        self.state = State::Idle;
+                        return Ok(Some(self.finish_command()));
+                    }
+                    if self.pos >= self.end {
+                        return Ok(None);
+                    }
+                    if self.buf[self.pos] != b'$' {
+                        let c = self.buf[self.pos] as char;
+                        return Err(ProtoError(format!("expected '$', got '{c}'")));
+                    }
+                    let Some(cr) = self.find_crlf(self.pos) else {
+                        if self.end - self.pos > MAX_INLINE {
+                            return Err(ProtoError("too big bulk count string".into()));
+                        }
+                        return Ok(None);
+                    };
+                    if cr + 1 >= self.end {
+                        return Ok(None);
+                    }
+                    let len = match Self::parse_count(&self.buf[self.pos + 1..cr]) {
+                        Some(n) if n >= 0 && (n as u64) <= self.max_bulk as u64 => n as usize,
+                        _ => return Err(ProtoError("invalid bulk length".into())),
+                    };
+                    if !self.authenticated && len as i64 > UNAUTH_BULK {
+                        return Err(ProtoError("unauthenticated bulk length".into()));
+                    }
+                    let data = cr + 2;
+                    let avail = self.end - data;
+                    if avail >= len + 2 {
+                        self.args.push(Arg::Range { off: data - self.start, len });
+                        self.pos = data + len + 2;
+                        self.state = State::Multi { left: left - 1 };
+                    } else if len >= BIG_BULK && avail < len {
+                        // read the rest of this bulk straight into its own buffer
+                        let mut big = FillingBuf::new(len)
+                            .map_err(|_| ProtoError("invalid bulk length".into()))?;
+                        let took = big.extend_from_slice(&self.buf[data..self.end]);
+                        let left = left - 1;
+                        self.pos = data + took; // == end: everything received so far belongs to the bulk
+                        self.big_pending = took;
+                        self.state = State::BigBulk { buf: big, left };
+                        self.settle_big();
+                    } else {
+                        // wait for the whole bulk; make sure it will fit
+                        let need = data + len + 2 - self.start;
+                        if self.buf.len() - self.start < need {
+                            let have = self.end - self.start;
+                            self.make_room(need - have);
+                        }
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_command(&mut self) -> Args<'_> {
+        let base_start = self.start;
+        self.start = self.pos;
+        Args::new(&self.buf[base_start..], &mut self.args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_commands(inp: &mut Input) -> Result<Vec<Vec<Vec<u8>>>, ProtoError> {
+        let mut out = Vec::new();
+        while let Some(a) = inp.next_command()? {
+            out.push(a.to_vecs());
+        }
+        Ok(out)
+    }
+
+    fn cmd(words: &[&[u8]]) -> Vec<u8> {
+        let mut v = format!("*{}\r\n", words.len()).into_bytes();
+        for w in words {
+            v.extend_from_slice(format!("${}\r\n", w.len()).as_bytes());
+            v.extend_from_slice(w);
+            v.extend_from_slice(b"\r\n");
+        }
+        v
+    }
+
+    #[test]
+    fn multibulk_and_inline() {
+        let mut inp = Input::new(512 << 20);
+        inp.push(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\r\n*0\r\n");
+        let got = all_commands(&mut inp).unwrap();
+        assert_eq!(got, vec![vec![b"ECHO".to_vec(), b"hi".to_vec()], vec![b"PING".to_vec()]]);
+        assert_eq!(inp.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn partial_then_rest() {
+        let mut inp = Input::new(512 << 20);
+        let c = cmd(&[b"SET", b"k", b"v"]);
+        inp.push(&c[..7]);
+        assert!(all_commands(&mut inp).unwrap().is_empty());
+        inp.push(&c[7..]);
+        assert_eq!(all_commands(&mut inp).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn big_bulk_goes_to_own_buffer() {
+        let mut inp = Input::new(512 << 20);
+        let payload = vec![7u8; BIG_BULK * 3 + 5];
+        let c = cmd(&[b"AI.TENSORSET", b"t", b"UINT8", b"98309", b"BLOB", &payload]);
+        let c2 = cmd(&[b"PING"]);
+        let mut all = c.clone();
+        all.extend_from_slice(&c2);
+        // feed in small pieces
+        let mut cmds = Vec::new();
+        for chunk in all.chunks(1000) {
+            inp.push(chunk);
+            while let Some(mut a) = inp.next_command().unwrap() {
+                if a.len() == 6 {
+                    let owned = a.take_owned(5).expect("big arg is owned");
+                    assert_eq!(owned.as_slice(), &payload[..]);
+                    assert_eq!(a.get(5), b"");
+                }
+                cmds.push(a.get(0).to_vec());
+            }
+        }
+        assert_eq!(cmds, vec![b"AI.TENSORSET".to_vec(), b"PING".to_vec()]);
+    }
+
+    #[test]
+    fn protocol_errors() {
+        for (bytes, msg) in [
+            (&b"*x\r\n"[..], "invalid multibulk length"),
+            (b"*1\r\n+OK\r\n", "expected '$', got '+'"),
+            (b"*1\r\n$-5\r\n", "invalid bulk length"),
+            (b"*1\r\n$600000000\r\n", "invalid bulk length"),
+            (b"SET \"a\r\n", "unbalanced quotes in request"),
+        ] {
+            let mut inp = Input::new(512 << 20);
+            inp.push(bytes);
+            assert_eq!(all_commands(&mut inp), Err(ProtoError(msg.into())), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn too_big_inline() {
+        let mut inp = Input::new(512 << 20);
+        inp.push(&vec![b'a'; MAX_INLINE + 10]);
+        assert_eq!(all_commands(&mut inp), Err(ProtoError("too big inline request".into())));
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let mut inp = Input::new(512 << 20);
+        inp.authenticated = false;
+        inp.push(b"*11\r\n");
+        assert_eq!(all_commands(&mut inp), Err(ProtoError("unauthenticated multibulk length".into())));
+    }
+}

@@ -1,0 +1,7 @@
+//! RESP2/RESP3 wire format: the streaming request parser and the reply encoder. No command semantics here.
+pub mod input;
+pub mod inline;
+pub mod reply;
+
+pub use input::{Arg, Args, Input, ProtoError};
+pub use reply::{Out, Reply, Segment};

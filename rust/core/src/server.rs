@@ -1,0 +1,152 @@
+//! State shared by all connections: the keyspace behind its lock, the configuration, the
+//! client registry and server-wide statistics. No command logic here.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Config;
+use crate::keyspace::Keyspace;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Server-wide counters (INFO stats).
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub error_replies: AtomicU64,
+}
+
+/// What CLIENT LIST / CLIENT INFO show about a connection.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created_ms: u64,
+    pub last_ms: AtomicU64,
+    pub name: Mutex<String>,
+    pub lib_name: Mutex<String>,
+    pub lib_ver: Mutex<String>,
+    /// Name of the last command run (a table entry, so no allocation per command).
+    pub last_cmd: Mutex<&'static str>,
+    pub resp: AtomicU64,
+    pub in_multi: AtomicBool,
+    pub blocked: AtomicBool,
+    pub qbuf: AtomicU64,
+}
+
+/// A request for the hosting process to stop (SHUTDOWN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// Save if persistence is configured (the default).
+    Default,
+    Save,
+    NoSave,
+}
+
+pub struct Server {
+    pub ks: Mutex<Keyspace>,
+    pub config: RwLock<Config>,
+    pub stats: Stats,
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    next_client_id: AtomicU64,
+    pub started: Instant,
+    pub run_id: String,
+    pub shutdown: Mutex<Option<ShutdownMode>>,
+    /// Bytes allocated by Rust (the py crate installs a counting allocator; 0 in pure Rust tests).
+    pub allocated: fn() -> usize,
+    /// Text lines the host adds to INFO (e.g. the `ai` section), keyed by section name.
+    pub extra_info: RwLock<BTreeMap<String, String>>,
+}
+
+impl Server {
+    /// `allocated` reports the bytes in use (a counting allocator's total; `|| 0` in tests).
+    pub fn new(config: Config, allocated: fn() -> usize) -> Arc<Server> {
+        let seed = now_ms() ^ (std::process::id() as u64).rotate_left(32);
+        let mut x = seed | 1;
+        let run_id: String = (0..40)
+            .map(|_| {
+                // xorshift: a run id only needs to differ between runs
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from_digit((x % 16) as u32, 16).unwrap_or('0')
+            })
+            .collect();
+        Arc::new(Server {
+            ks: Mutex::new(Keyspace::new()),
+            config: RwLock::new(config),
+            stats: Stats::default(),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            started: Instant::now(),
+            run_id,
+            shutdown: Mutex::new(None),
+            allocated,
+            extra_info: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    /// Registers a new connection; None when `maxclients` is reached.
+    pub fn register_client(&self, addr: String, laddr: String) -> Option<Arc<ClientInfo>> {
+        let mut clients = self.clients.lock();
+        if clients.len() >= self.config.read().maxclients() {
+            self.stats.rejected_connections.fetch_add(1, Relaxed);
+            return None;
+        }
+        let id = self.next_client_id.fetch_add(1, Relaxed);
+        let now = now_ms();
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            laddr,
+            created_ms: now,
+            last_ms: AtomicU64::new(now),
+            name: Mutex::new(String::new()),
+            lib_name: Mutex::new(String::new()),
+            lib_ver: Mutex::new(String::new()),
+            last_cmd: Mutex::new("NULL"),
+            resp: AtomicU64::new(2),
+            in_multi: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            qbuf: AtomicU64::new(0),
+        });
+        clients.insert(id, info.clone());
+        self.stats.connections_received.fetch_add(1, Relaxed);
+        Some(info)
+    }
+
+    pub fn unregister_client(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn clients(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    pub fn request_shutdown(&self, mode: ShutdownMode) {
+        *self.shutdown.lock() = Some(mode);
+    }
+
+    /// Used memory as INFO reports it.
+    pub fn used_memory(&self) -> usize {
+        (self.allocated)()
+    }
+}

@@ -1,0 +1,140 @@
+//! One connection's protocol state machine (sans I/O): bytes in, replies out. It parses every
+//! complete command in the input, checks auth/arity/MULTI, runs the handler under the keyspace
+//! lock and maps errors to replies in one place.
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use crate::commands::{flags, lookup, unknown_command, ClientState, Ctx, Multi};
+use crate::error::CmdError;
+use crate::resp::{Args, Input, Out, Reply};
+use crate::server::{now_ms, ClientInfo, Server};
+
+pub struct Session {
+    pub server: Arc<Server>,
+    pub input: Input,
+    pub out: Out,
+    pub client: ClientState,
+}
+
+impl Session {
+    pub fn new(server: Arc<Server>, info: Arc<ClientInfo>) -> Session {
+        let (max_bulk, authenticated) = {
+            let c = server.config.read();
+            (c.proto_max_bulk_len(), c.requirepass().is_none())
+        };
+        let mut input = Input::new(max_bulk);
+        input.authenticated = authenticated;
+        Session {
+            server,
+            input,
+            out: Out::default(),
+            client: ClientState { info, authenticated, multi: None, watched: Vec::new(), close_after_reply: false },
+        }
+    }
+
+    /// Runs every complete command received so far. Replies accumulate in `self.out`.
+    pub fn process(&mut self) {
+        self.input.set_max_bulk(self.server.config.read().proto_max_bulk_len());
+        while !self.client.close_after_reply {
+            match self.input.next_command() {
+                Ok(Some(mut args)) => run_command(&self.server, &mut self.client, &mut self.out, &mut args),
+                Ok(None) => break,
+                Err(e) => {
+                    self.out.error(&format!("ERR Protocol error: {}", e.0));
+                    self.server.stats.error_replies.fetch_add(1, Relaxed);
+                    self.client.close_after_reply = true;
+                }
+            }
+            self.input.authenticated = self.client.authenticated;
+        }
+        self.client.info.qbuf.store(self.input.pending_bytes() as u64, Relaxed);
+    }
+
+    /// Forgets per-connection registrations (WATCHes, the client registry entry).
+    pub fn close(&mut self) {
+        if !self.client.watched.is_empty() {
+            let keys = std::mem::take(&mut self.client.watched);
+            self.server.ks.lock().unwatch_all(&keys, self.client.info.id);
+        }
+        self.server.unregister_client(self.client.info.id);
+    }
+}
+
+/// Checks and runs one command, writing its reply (or error) to `out`.
+pub fn run_command(server: &Server, client: &mut ClientState, out: &mut Out, args: &mut Args) {
+    server.stats.commands_processed.fetch_add(1, Relaxed);
+    if let Err(e) = try_run(server, client, out, args) {
+        server.stats.error_replies.fetch_add(1, Relaxed);
+        out.error(&e.0);
+    }
+}
+
+fn try_run(server: &Server, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<(), CmdError> {
+    {
+        let Some(spec) = lookup(args.get(0)) else {
+            flag_multi_error(client);
+            return Err(unknown_command(args));
+        };
+        *client.info.last_cmd.lock() = spec.name;
+        if !client.authenticated && !spec.has(flags::NOAUTH) {
+            flag_multi_error(client);
+            return Err(CmdError::noauth());
+        }
+        if !spec.arity_ok(args.len()) {
+            flag_multi_error(client);
+            return Err(CmdError::arity(spec.name));
+        }
+        if let Some(multi) = client.multi.as_mut() {
+            if !spec.has(flags::NOMULTI) {
+                multi.queued.push(args.to_vecs());
+                out.simple("QUEUED");
+                return Ok(());
+            }
+        }
+        if spec.has(flags::DENYOOM) {
+            let max = server.config.read().maxmemory();
+            if max > 0 && server.used_memory() as u64 > max {
+                return Err(CmdError::oom());
+            }
+        }
+        let mut ks = server.ks.lock();
+        let mark = out.len();
+        let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec };
+        let r = (spec.run)(&mut ctx, args);
+        if r.is_err() {
+            ctx.out.truncate(mark);
+        }
+        r
+    }
+}
+
+fn flag_multi_error(client: &mut ClientState) {
+    if let Some(m) = client.multi.as_mut() {
+        m.failed = true;
+    }
+}
+
+/// Runs the commands queued by MULTI (EXEC), with the keyspace already locked by the caller.
+pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
+    ctx.out.array(multi.queued.len());
+    for cmd in multi.queued {
+        let mut items: Vec<crate::resp::Arg> = cmd.into_iter().map(crate::resp::Arg::Inline).collect();
+        let mut args = Args::new(&[], &mut items);
+        let Some(spec) = lookup(args.get(0)) else { continue };
+        let r = if spec.has(flags::AI_RUN) {
+            Err(CmdError::err("Cannot run RedisAI command within a transaction or a LUA script"))
+        } else {
+            let mark = ctx.out.len();
+            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec };
+            let r = (spec.run)(&mut sub, &mut args);
+            if r.is_err() {
+                ctx.out.truncate(mark);
+            }
+            r
+        };
+        if let Err(e) = r {
+            ctx.server.stats.error_replies.fetch_add(1, Relaxed);
+            ctx.out.error(&e.0);
+        }
+    }
+}

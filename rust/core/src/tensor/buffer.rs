@@ -1,0 +1,243 @@
+//! Tensor storage: 64-byte aligned heap buffers, buffers being filled from the socket, and
+//! framework-owned (foreign) memory. Stored data is immutable and shared by `Arc<Storage>`.
+use std::alloc::{alloc, alloc_zeroed, dealloc, Layout};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Alignment of every buffer we allocate: enough for any dtype and for SIMD loads in the frameworks.
+pub const ALIGN: usize = 64;
+
+/// The allocator refused (or the size cannot be laid out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot allocate {0} bytes")]
+pub struct AllocError(pub usize);
+
+/// A fully initialised, 64-byte aligned, heap buffer of `len` bytes.
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: AlignedBuf owns its memory exclusively, like Vec<u8>.
+unsafe impl Send for AlignedBuf {}
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    fn layout(len: usize) -> Result<Layout, AllocError> {
+        Layout::from_size_align(len, ALIGN).map_err(|_| AllocError(len))
+    }
+
+    fn raw(len: usize, zero: bool) -> Result<NonNull<u8>, AllocError> {
+        if len == 0 {
+            // SAFETY: ALIGN is non-zero; a dangling, aligned pointer is valid for zero-length slices.
+            return Ok(unsafe { NonNull::new_unchecked(ALIGN as *mut u8) });
+        }
+        let layout = Self::layout(len)?;
+        // SAFETY: layout has non-zero size.
+        let p = unsafe {
+            if zero {
+                alloc_zeroed(layout)
+            } else {
+                alloc(layout)
+            }
+        };
+        NonNull::new(p).ok_or(AllocError(len))
+    }
+
+    /// A zero-filled buffer.
+    pub fn zeroed(len: usize) -> Result<Self, AllocError> {
+        Ok(AlignedBuf { ptr: Self::raw(len, true)?, len })
+    }
+
+    /// A copy of `data`.
+    pub fn from_slice(data: &[u8]) -> Result<Self, AllocError> {
+        let mut f = FillingBuf::new(data.len())?;
+        f.extend_from_slice(data);
+        f.finish().map_err(|_| AllocError(data.len()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: ptr is valid for len initialised bytes for as long as self lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            if let Ok(layout) = Self::layout(self.len) {
+                // SAFETY: allocated by `raw` with this very layout.
+                unsafe { dealloc(self.ptr.as_ptr(), layout) }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlignedBuf({} bytes)", self.len)
+    }
+}
+
+/// A buffer of known final size being filled front to back (e.g. straight from the socket).
+/// Bytes past `filled` are never read until they are written.
+#[derive(Debug)]
+pub struct FillingBuf {
+    buf: AlignedBuf,
+    filled: usize,
+}
+
+impl FillingBuf {
+    pub fn new(len: usize) -> Result<Self, AllocError> {
+        Ok(FillingBuf { buf: AlignedBuf { ptr: AlignedBuf::raw(len, false)?, len }, filled: 0 })
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.len == 0
+    }
+
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len - self.filled
+    }
+
+    /// Pointer and length of the unfilled tail, for a reader to write into.
+    pub fn window(&mut self) -> (*mut u8, usize) {
+        // SAFETY: filled <= len, so the offset stays inside (or one past) the allocation.
+        (unsafe { self.buf.ptr.as_ptr().add(self.filled) }, self.remaining())
+    }
+
+    /// Marks `n` more bytes of the window as written.
+    ///
+    /// # Safety
+    /// The caller must have written `n` bytes at the start of `window()`, and `n <= remaining()`.
+    pub unsafe fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.filled += n.min(self.remaining());
+    }
+
+    /// Copies as much of `data` as fits; returns how many bytes were taken.
+    pub fn extend_from_slice(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.remaining());
+        let (p, _) = self.window();
+        // SAFETY: p is valid for `remaining()` bytes and does not overlap `data` (we own it).
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), p, n);
+            self.advance(n);
+        }
+        n
+    }
+
+    /// The finished buffer, or `self` back if it is not full yet.
+    pub fn finish(self) -> Result<AlignedBuf, FillingBuf> {
+        if self.filled == self.buf.len {
+            Ok(self.buf)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+/// Memory owned by something else (a framework's output array); `owner` keeps it alive.
+pub struct ForeignBuf {
+    ptr: *const u8,
+    len: usize,
+    _owner: Box<dyn Send + Sync>,
+}
+
+// SAFETY: the owner guarantees the memory stays valid and unchanged while it lives.
+unsafe impl Send for ForeignBuf {}
+unsafe impl Sync for ForeignBuf {}
+
+impl ForeignBuf {
+    /// # Safety
+    /// `ptr` must be valid for reads of `len` bytes, unchanged, for as long as `owner` lives.
+    pub unsafe fn new(ptr: *const u8, len: usize, owner: Box<dyn Send + Sync>) -> Self {
+        ForeignBuf { ptr, len, _owner: owner }
+    }
+}
+
+/// Immutable bytes of a stored tensor (or model blob chunk).
+pub enum Storage {
+    Owned(AlignedBuf),
+    Foreign(ForeignBuf),
+}
+
+impl Storage {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Storage::Owned(b) => b.as_slice(),
+            // SAFETY: see ForeignBuf::new.
+            Storage::Foreign(f) => unsafe { std::slice::from_raw_parts(f.ptr, f.len) },
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::Owned(b) => b.len(),
+            Storage::Foreign(f) => f.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Shared immutable bytes.
+pub type SharedBytes = Arc<Storage>;
+
+impl From<AlignedBuf> for SharedBytes {
+    fn from(b: AlignedBuf) -> Self {
+        Arc::new(Storage::Owned(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_and_zeroed() {
+        let b = AlignedBuf::zeroed(1000).unwrap();
+        assert_eq!(b.as_slice().as_ptr() as usize % ALIGN, 0);
+        assert!(b.as_slice().iter().all(|&x| x == 0));
+        let e = AlignedBuf::zeroed(0).unwrap();
+        assert!(e.as_slice().is_empty());
+    }
+
+    #[test]
+    fn filling() {
+        let mut f = FillingBuf::new(5).unwrap();
+        assert_eq!(f.extend_from_slice(b"abc"), 3);
+        let f = f.finish().unwrap_err();
+        let mut f = f;
+        assert_eq!(f.extend_from_slice(b"defg"), 2);
+        assert_eq!(f.finish().unwrap().as_slice(), b"abcde");
+    }
+
+    #[test]
+    fn huge_allocation_fails_cleanly() {
+        assert!(AlignedBuf::zeroed(usize::MAX - 10).is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! Tensors: dtype, shape and one immutable, Arc-shared buffer. Building them from BLOB/VALUES
+//! arguments with RedisAI's checks and messages, and writing their META/BLOB/VALUES replies.
+pub mod buffer;
+pub mod dtype;
+
+use std::sync::Arc;
+
+use buffer::{AlignedBuf, SharedBytes, Storage};
+pub use dtype::DType;
+
+use crate::error::{CmdError, CmdResult};
+use crate::num::{parse_f64, parse_i64};
+use crate::resp::Reply;
+
+/// An immutable tensor. Cloning shares the data.
+#[derive(Clone)]
+pub struct Tensor {
+    dtype: DType,
+    shape: Vec<i64>,
+    data: SharedBytes,
+    off: usize,
+    len: usize,
+    /// STRING tensors: where each element starts in `bytes()` (each ends with a NUL).
+    str_offsets: Option<Arc<[usize]>>,
+}
+
+/// Where a tensor's data comes from.
+pub enum TensorInit<'a> {
+    /// No data: zero-filled (empty strings for STRING).
+    Zeros,
+    /// Raw bytes to copy.
+    Blob(&'a [u8]),
+    /// Raw bytes already in an aligned buffer of ours: kept without a copy.
+    OwnedBlob(AlignedBuf),
+    /// One argument per element.
+    Values(Vec<&'a [u8]>),
+}
+
+fn invalid_value() -> CmdError {
+    CmdError::err("invalid value")
+}
+
+/// Number of elements of a shape, or None if it overflows.
+pub fn element_count(shape: &[i64]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))
+}
+
+impl Tensor {
+    /// Builds a tensor with RedisAI's validation. `max_bytes` bounds the data size.
+    pub fn build(dtype: DType, shape: Vec<i64>, init: TensorInit<'_>, max_bytes: usize) -> CmdResult<Tensor> {
+        let count = element_count(&shape)
+            .ok_or_else(|| CmdError::err("invalid or negative value found in tensor shape"))?;
+        let too_big = |n: usize| CmdError::err(format!("tensor of {n} bytes exceeds max-tensor-bytes ({max_bytes})"));
+        if dtype == DType::String {
+            return Self::build_strings(shape, count, init, max_bytes);
+        }
+        let nbytes = count.checked_mul(dtype.size()).ok_or_else(|| too_big(usize::MAX))?;
+        let alloc_err = |_| CmdError::err(format!("cannot allocate {nbytes} bytes for the tensor"));
+        let buf = match init {
+            TensorInit::Zeros => {
+                if nbytes > max_bytes {
+                    return Err(too_big(nbytes));
+                }
+                AlignedBuf::zeroed(nbytes).map_err(alloc_err)?
+            }
+            TensorInit::Blob(b) => {
+                check_blob(dtype, b, nbytes)?;
+                AlignedBuf::from_slice(b).map_err(alloc_err)?
+            }
+            TensorInit::OwnedBlob(b) => {
+                check_blob(dtype, b.as_slice(), nbytes)?;
+                b
+            }
+            TensorInit::Values(vals) => {
+                if nbytes > max_bytes {
+                    return Err(too_big(nbytes));
+                }
+                let mut buf = AlignedBuf::zeroed(nbytes).map_err(alloc_err)?;
+                fill_values(dtype, &vals, buf.as_mut_slice())?;
+                buf
+            }
+        };
+        let len = buf.len();
+        Ok(Tensor { dtype, shape, data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: None })
+    }
+
+    fn build_strings(shape: Vec<i64>, count: usize, init: TensorInit<'_>, max_bytes: usize) -> CmdResult<Tensor> {
+        let count_err = || CmdError::err("Number of string elements in data blob does not match tensor length");
+        let (buf, offsets) = match init {
+            TensorInit::Zeros => {
+                if count > max_bytes {
+                    return Err(CmdError::err(format!("tensor of {count} bytes exceeds max-tensor-bytes ({max_bytes})")));
+                }
+                let buf = AlignedBuf::zeroed(count).map_err(|_| CmdError::err("cannot allocate the tensor"))?;
+                (buf, (0..count).collect::<Vec<_>>())
+            }
+            TensorInit::Values(vals) => {
+                let mut blob = Vec::new();
+                let mut offsets = Vec::with_capacity(vals.len());
+                for v in vals {
+                    let body = v.strip_suffix(b"\0").unwrap_or(v);
+                    if body.contains(&0) {
+                        return Err(CmdError::err("C-string value contains null character"));
+                    }
+                    offsets.push(blob.len());
+                    blob.extend_from_slice(body);
+                    blob.push(0);
+                }
+                let buf = AlignedBuf::from_slice(&blob).map_err(|_| CmdError::err("cannot allocate the tensor"))?;
+                (buf, offsets)
+            }
+            TensorInit::Blob(b) => {
+                let offsets = string_offsets(b, count).ok_or_else(count_err)?;
+                (AlignedBuf::from_slice(b).map_err(|_| CmdError::err("cannot allocate the tensor"))?, offsets)
+            }
+            TensorInit::OwnedBlob(b) => {
+                let offsets = string_offsets(b.as_slice(), count).ok_or_else(count_err)?;
+                (b, offsets)
+            }
+        };
+        let len = buf.len();
+        Ok(Tensor {
+            dtype: DType::String,
+            shape,
+            data: Arc::new(Storage::Owned(buf)),
+            off: 0,
+            len,
+            str_offsets: Some(offsets.into()),
+        })
+    }
+
+    /// Wraps bytes produced elsewhere (a backend's output), checking their size against the shape.
+    pub fn from_shared(dtype: DType, shape: Vec<i64>, data: SharedBytes) -> CmdResult<Tensor> {
+        let count = element_count(&shape).ok_or_else(|| CmdError::err("invalid tensor shape"))?;
+        let len = data.len();
+        let str_offsets = if dtype == DType::String {
+            Some(string_offsets(data.as_slice(), count).ok_or_else(|| CmdError::err("malformed STRING tensor data"))?.into())
+        } else {
+            if count.checked_mul(dtype.size()) != Some(len) {
+                return Err(CmdError::err("data length does not match tensor shape and type"));
+            }
+            None
+        };
+        Ok(Tensor { dtype, shape, data, off: 0, len, str_offsets })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+
+    pub fn count(&self) -> usize {
+        element_count(&self.shape).unwrap_or(0)
+    }
+
+    /// The tensor's raw bytes (RedisAI's BLOB).
+    pub fn bytes(&self) -> &[u8] {
+        &self.data.as_slice()[self.off..self.off + self.len]
+    }
+
+    pub fn byte_len(&self) -> usize {
+        self.len
+    }
+
+    /// The shared storage and the byte range of this tensor within it.
+    pub fn storage(&self) -> (&SharedBytes, usize, usize) {
+        (&self.data, self.off, self.len)
+    }
+
+    /// STRING element `i` without its NUL.
+    pub fn string_at(&self, i: usize) -> &[u8] {
+        let (Some(offs), b) = (&self.str_offsets, self.bytes()) else { return &[] };
+        let start = offs[i];
+        let end = offs.get(i + 1).copied().unwrap_or(b.len());
+        let s = &b[start..end];
+        s.strip_suffix(b"\0").unwrap_or(s)
+    }
+
+    /// Approximate memory used (MEMORY USAGE, INFO used_memory).
+    pub fn memory_usage(&self) -> usize {
+        self.len + self.shape.len() * 8 + self.str_offsets.as_ref().map_or(0, |o| o.len() * 8) + 64
+    }
+
+    /// `dtype <T> shape [dims]`: the META part (a flat array even in RESP3, as RedisAI).
+    pub fn reply_meta_fields(&self, r: &mut dyn Reply) {
+        r.bulk_str("dtype");
+        r.bulk_str(self.dtype.name());
+        r.bulk_str("shape");
+        r.array(self.shape.len());
+        for &d in &self.shape {
+            r.int(d);
+        }
+    }
+
+    pub fn reply_blob(&self, r: &mut dyn Reply) {
+        r.bulk_shared(&self.data, self.off, self.len);
+    }
+
+    pub fn reply_values(&self, r: &mut dyn Reply) {
+        let n = self.count();
+        r.array(n);
+        let b = self.bytes();
+        match self.dtype {
+            DType::Float => b.chunks_exact(4).for_each(|c| r.double(f32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as f64)),
+            DType::Double => b.chunks_exact(8).for_each(|c| r.double(f64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))),
+            DType::Int8 => b.iter().for_each(|&x| r.int(x as i8 as i64)),
+            DType::Uint8 | DType::Bool => b.iter().for_each(|&x| r.int(x as i64)),
+            DType::Int16 => b.chunks_exact(2).for_each(|c| r.int(i16::from_ne_bytes([c[0], c[1]]) as i64)),
+            DType::Uint16 => b.chunks_exact(2).for_each(|c| r.int(u16::from_ne_bytes([c[0], c[1]]) as i64)),
+            DType::Int32 => b.chunks_exact(4).for_each(|c| r.int(i32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as i64)),
+            DType::Int64 => b.chunks_exact(8).for_each(|c| r.int(i64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))),
+            DType::String => (0..n).for_each(|i| r.bulk(self.string_at(i))),
+        }
+    }
+}
+
+/// Checks a BLOB for a fixed-size dtype (size, BOOL values).
+fn check_blob(dtype: DType, b: &[u8], nbytes: usize) -> CmdResult {
+    if b.len() != nbytes {
+        return Err(CmdError::err("data length does not match tensor shape and type"));
+    }
+    if dtype == DType::Bool && b.iter().any(|&x| x > 1) {
+        return Err(CmdError::err("BOOL tensor elements must be 0 or 1"));
+    }
+    Ok(())
+}
+
+/// Start offsets of `count` NUL-terminated strings filling `b` exactly.
+fn string_offsets(b: &[u8], count: usize) -> Option<Vec<usize>> {
+    if count == 0 {
+        return b.is_empty().then(Vec::new);
+    }
+    if b.last() != Some(&0) {
+        return None;
+    }
+    let mut offs = Vec::with_capacity(count);
+    let mut start = 0;
+    for i in memchr::memchr_iter(0, b) {
+        if offs.len() == count {
+            return None;
+        }
+        offs.push(start);
+        start = i + 1;
+    }
+    (offs.len() == count).then_some(offs)
+}
+
+/// Parses one VALUES argument per element into `out`.
+fn fill_values(dtype: DType, vals: &[&[u8]], out: &mut [u8]) -> CmdResult {
+    let size = dtype.size();
+    for (v, dst) in vals.iter().zip(out.chunks_exact_mut(size)) {
+        match dtype {
+            DType::Float => dst.copy_from_slice(&(parse_f64(v).ok_or_else(invalid_value)? as f32).to_ne_bytes()),
+            DType::Double => dst.copy_from_slice(&parse_f64(v).ok_or_else(invalid_value)?.to_ne_bytes()),
+            _ => {
+                let x = parse_i64(v).ok_or_else(invalid_value)?;
+                let (lo, hi) = dtype.int_range().ok_or_else(invalid_value)?;
+                if x < lo || x > hi {
+                    return Err(invalid_value());
+                }
+                dst.copy_from_slice(&x.to_ne_bytes()[..size]);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::Out;
+
+    fn vals(v: &[&'static str]) -> TensorInit<'static> {
+        TensorInit::Values(v.iter().map(|s| s.as_bytes()).collect())
+    }
+
+    #[test]
+    fn float_values_and_blob() {
+        let t = Tensor::build(DType::Float, vec![2, 2], vals(&["1", "2", "3", "4"]), 1 << 20).unwrap();
+        assert_eq!(t.bytes(), b"\x00\x00\x80?\x00\x00\x00@\x00\x00@@\x00\x00\x80@");
+        let mut o = Out::default();
+        t.reply_values(&mut o);
+        assert_eq!(o.to_vec(), b"*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n");
+    }
+
+    #[test]
+    fn int_ranges() {
+        assert!(Tensor::build(DType::Int8, vec![2], vals(&["-1", "-128"]), 64).is_ok());
+        assert!(Tensor::build(DType::Int8, vec![1], vals(&["128"]), 64).is_err());
+        assert!(Tensor::build(DType::Uint8, vec![1], vals(&["-1"]), 64).is_err());
+        assert!(Tensor::build(DType::Int32, vec![1], vals(&["1.87"]), 64).is_err());
+        assert!(Tensor::build(DType::Bool, vec![2], vals(&["1", "2"]), 64).is_err());
+        let t = Tensor::build(DType::Int64, vec![1], vals(&["-9223372036854775808"]), 64).unwrap();
+        assert_eq!(t.bytes(), i64::MIN.to_ne_bytes());
+    }
+
+    #[test]
+    fn blob_checks() {
+        let e = Tensor::build(DType::Float, vec![2], TensorInit::Blob(b"\0\0\0"), 64).err().unwrap();
+        assert_eq!(e.0, "ERR data length does not match tensor shape and type");
+        let e = Tensor::build(DType::Bool, vec![2], TensorInit::Blob(b"\x02\x01"), 64).err().unwrap();
+        assert_eq!(e.0, "ERR BOOL tensor elements must be 0 or 1");
+    }
+
+    #[test]
+    fn strings() {
+        let t = Tensor::build(DType::String, vec![2], TensorInit::Blob(b"one\0\0"), 64).unwrap();
+        assert_eq!(t.string_at(0), b"one");
+        assert_eq!(t.string_at(1), b"");
+        for bad in [&b"single c-string\0"[..], b"one\0two\0three\0", b"C-string\0followed by a non C-string"] {
+            let e = Tensor::build(DType::String, vec![2], TensorInit::Blob(bad), 64).err().unwrap();
+            assert_eq!(e.0, "ERR Number of string elements in data blob does not match tensor length");
+        }
+        let t = Tensor::build(DType::String, vec![2], vals(&["a", ""]), 64).unwrap();
+        assert_eq!(t.bytes(), b"a\0\0");
+        let e = Tensor::build(DType::String, vec![1], TensorInit::Values(vec![b"in\0valid"]), 64).err().unwrap();
+        assert_eq!(e.0, "ERR C-string value contains null character");
+        let z = Tensor::build(DType::String, vec![3], TensorInit::Zeros, 64).unwrap();
+        assert_eq!(z.string_at(2), b"");
+    }
+
+    #[test]
+    fn zeros_respect_the_limit() {
+        assert!(Tensor::build(DType::Float, vec![1000], TensorInit::Zeros, 100).is_err());
+        let z = Tensor::build(DType::Double, vec![3], TensorInit::Zeros, 100).unwrap();
+        assert_eq!(z.bytes(), &[0u8; 24]);
+    }
+}

@@ -1,0 +1,184 @@
+//! `Connection`: the asyncio buffered protocol for one client, implemented in Rust. uvloop reads
+//! straight into the session's input buffer (`get_buffer` returns this object, whose buffer is the
+//! free space of that input), and `buffer_updated` runs every complete command in one call.
+use std::os::raw::c_int;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use pyo3::exceptions::PyBufferError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use redisai_core::resp::Segment;
+use redisai_core::server::{Server, ShutdownMode};
+use redisai_core::session::Session;
+
+use crate::shared_view::SharedView;
+
+/// Transport methods, looked up once per connection.
+struct Transport {
+    write: Py<PyAny>,
+    writelines: Py<PyAny>,
+    close: Py<PyAny>,
+    pause_reading: Py<PyAny>,
+    resume_reading: Py<PyAny>,
+}
+
+/// Called (with "default", "save" or "nosave") when a client asks the server to SHUTDOWN.
+pub struct Hooks {
+    pub on_shutdown: Py<PyAny>,
+}
+
+#[pyclass(frozen, module = "redisai_fast._core")]
+pub struct Connection {
+    server: Arc<Server>,
+    hooks: Arc<Hooks>,
+    session: Mutex<Option<Session>>,
+    transport: OnceLock<Transport>,
+    /// Used before the session exists (and after it is gone) so a read always has somewhere to land.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Connection {
+    pub fn new(server: Arc<Server>, hooks: Arc<Hooks>) -> Self {
+        Connection { server, hooks, session: Mutex::new(None), transport: OnceLock::new(), closed: Default::default() }
+    }
+
+    /// Writes everything the session produced; closes the transport if the session asked to.
+    fn flush(&self, py: Python<'_>, session: &mut Session) -> PyResult<()> {
+        let Some(t) = self.transport.get() else { return Ok(()) };
+        if !session.out.is_empty() && !self.closed.load(Relaxed) {
+            let n = session.out.len();
+            if let Some(b) = session.out.plain_bytes() {
+                let bytes = PyBytes::new(py, b);
+                session.out.clear();
+                t.write.call1(py, (bytes,))?;
+            } else {
+                let segs = session.out.take();
+                let list = PyList::empty(py);
+                for s in segs {
+                    match s {
+                        Segment::Bytes(v) => list.append(PyBytes::new(py, &v))?,
+                        Segment::Shared { data, off, len } => list.append(Bound::new(py, SharedView::new(data, off, len))?)?,
+                    }
+                }
+                t.writelines.call1(py, (list,))?;
+            }
+            self.server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
+        } else {
+            session.out.clear();
+        }
+        if session.client.close_after_reply && !self.closed.swap(true, Relaxed) {
+            t.close.call0(py)?;
+        }
+        let mode = self.server.shutdown.lock().take();
+        if let Some(mode) = mode {
+            let m = match mode {
+                ShutdownMode::Default => "default",
+                ShutdownMode::Save => "save",
+                ShutdownMode::NoSave => "nosave",
+            };
+            self.hooks.on_shutdown.call1(py, (m,))?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Connection {
+    fn connection_made(&self, py: Python<'_>, transport: Bound<'_, PyAny>) -> PyResult<()> {
+        let t = Transport {
+            write: transport.getattr("write")?.unbind(),
+            writelines: transport.getattr("writelines")?.unbind(),
+            close: transport.getattr("close")?.unbind(),
+            pause_reading: transport.getattr("pause_reading")?.unbind(),
+            resume_reading: transport.getattr("resume_reading")?.unbind(),
+        };
+        let addr = |what: &str| -> String {
+            transport
+                .call_method1("get_extra_info", (what,))
+                .ok()
+                .and_then(|v| v.extract::<(String, u16)>().ok())
+                .map(|(h, p)| format!("{h}:{p}"))
+                .unwrap_or_else(|| "?:0".into())
+        };
+        let (peer, local) = (addr("peername"), addr("sockname"));
+        let _ = self.transport.set(t);
+        match self.server.register_client(peer, local) {
+            Some(info) => {
+                *self.session.lock() = Some(Session::new(self.server.clone(), info));
+            }
+            None => {
+                let t = self.transport.get().ok_or_else(|| PyBufferError::new_err("no transport"))?;
+                t.write.call1(py, (PyBytes::new(py, b"-ERR max number of clients reached\r\n"),))?;
+                self.closed.store(true, Relaxed);
+                t.close.call0(py)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// asyncio BufferedProtocol: the object whose buffer the next read fills (ourselves).
+    fn get_buffer<'py>(slf: Bound<'py, Self>, _sizehint: isize) -> Bound<'py, Self> {
+        slf
+    }
+
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        let me = slf.get();
+        let mut guard = me.session.lock();
+        let Some(session) = guard.as_mut() else {
+            return Err(PyBufferError::new_err("connection is closed"));
+        };
+        let (ptr, len) = session.input.read_window();
+        // SAFETY: the window stays valid until buffer_updated(), the next call that may touch the
+        // input (uvloop calls get_buffer, reads, then buffer_updated, with nothing in between).
+        let rc = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr as *mut _, len as ffi::Py_ssize_t, 0, flags) };
+        if rc != 0 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    /// asyncio BufferedProtocol: `nbytes` landed in the buffer; run every complete command.
+    fn buffer_updated(&self, py: Python<'_>, nbytes: usize) -> PyResult<()> {
+        let mut guard = self.session.lock();
+        let Some(session) = guard.as_mut() else { return Ok(()) };
+        session.input.commit(nbytes);
+        self.server.stats.net_input_bytes.fetch_add(nbytes as u64, Relaxed);
+        session.client.info.last_ms.store(redisai_core::server::now_ms(), Relaxed);
+        session.process();
+        self.flush(py, session)
+    }
+
+    fn eof_received(&self) -> bool {
+        false
+    }
+
+    fn connection_lost(&self, _exc: Bound<'_, PyAny>) {
+        self.closed.store(true, Relaxed);
+        if let Some(mut s) = self.session.lock().take() {
+            s.close();
+        }
+    }
+
+    /// The peer is not reading: stop reading its commands until it catches up.
+    fn pause_writing(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(t) = self.transport.get() {
+            t.pause_reading.call0(py)?;
+        }
+        Ok(())
+    }
+
+    fn resume_writing(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(t) = self.transport.get() {
+            if !self.closed.load(Relaxed) {
+                t.resume_reading.call0(py)?;
+            }
+        }
+        Ok(())
+    }
+}
+
