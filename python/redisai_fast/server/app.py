@@ -51,6 +51,7 @@ class App:
         for sock in server.sockets:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 host, bound_port = sock.getsockname()[:2]
+                self.core.set_bound_port(bound_port)
                 log.info("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
         await self.stopping.wait()
         log.info("Shutting down (%s)", self.shutdown_mode)

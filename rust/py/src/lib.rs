@@ -47,6 +47,11 @@ impl PyServer {
         Connection::new(self.inner.clone(), self.hooks.clone())
     }
 
+    /// Records the port actually bound (for `--port 0`), so INFO and CONFIG GET show it.
+    fn set_bound_port(&self, port: u16) -> PyResult<()> {
+        self.inner.config.write().set("port", &port.to_string(), true).map_err(|_| PyValueError::new_err("bad port"))
+    }
+
     /// Current value of an option, as CONFIG GET shows it.
     fn config_get(&self, name: &str) -> Option<String> {
         self.inner.config.read().get(name).map(str::to_string)

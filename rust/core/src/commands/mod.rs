@@ -1,8 +1,11 @@
 //! The command table (name, arity, flags, key positions, handler) and the context a handler
 //! runs in. Every command the server knows is listed in `table.rs`; each family's handlers
 //! live in their own module.
+pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod strings;
 pub mod table;
 pub mod tensor;
 pub mod transactions;

@@ -1,7 +1,7 @@
 //! THE command table: every command the server answers, with its arity, flags, key positions
 //! and handler. To find where a command is handled, find its name here.
 use super::flags::*;
-use super::{keys, server, tensor, transactions, CommandSpec};
+use super::{hashes, keys, lists, server, strings, tensor, transactions, CommandSpec};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal, $run:path) => {
@@ -59,6 +59,56 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("expiretime", 2, READONLY | FAST, 1, 1, 1, "generic", "Returns a key's expiry as a Unix time in seconds.", keys::ttl_generic),
     cmd!("pexpiretime", 2, READONLY | FAST, 1, 1, 1, "generic", "Returns a key's expiry as a Unix time in milliseconds.", keys::ttl_generic),
     cmd!("persist", 2, WRITE | FAST, 1, 1, 1, "generic", "Removes a key's expiry.", keys::persist),
+    // strings
+    cmd!("get", 2, READONLY | FAST, 1, 1, 1, "string", "Returns the string value of a key.", strings::get),
+    cmd!("set", -3, WRITE | DENYOOM, 1, 1, 1, "string", "Sets the string value of a key (EX PX EXAT PXAT NX XX KEEPTTL GET).", strings::set),
+    cmd!("setnx", 3, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Sets a key only if it does not exist.", strings::setnx),
+    cmd!("setex", 4, WRITE | DENYOOM, 1, 1, 1, "string", "Sets a key with a time to live in seconds.", strings::setex),
+    cmd!("psetex", 4, WRITE | DENYOOM, 1, 1, 1, "string", "Sets a key with a time to live in milliseconds.", strings::setex),
+    cmd!("getset", 3, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Sets a key and returns its old value.", strings::getset),
+    cmd!("getdel", 2, WRITE | FAST, 1, 1, 1, "string", "Returns a key's value and deletes it.", strings::getdel),
+    cmd!("getex", -2, WRITE | FAST, 1, 1, 1, "string", "Returns a key's value and changes its expiry.", strings::getex),
+    cmd!("mget", -2, READONLY | FAST, 1, -1, 1, "string", "Returns the values of several keys.", strings::mget),
+    cmd!("mset", -3, WRITE | DENYOOM, 1, -1, 2, "string", "Sets several keys.", strings::mset),
+    cmd!("msetnx", -3, WRITE | DENYOOM, 1, -1, 2, "string", "Sets several keys only if none exists.", strings::mset),
+    cmd!("incr", 2, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Increments an integer by one.", strings::incr),
+    cmd!("decr", 2, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Decrements an integer by one.", strings::incr),
+    cmd!("incrby", 3, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Increments an integer by a number.", strings::incr),
+    cmd!("decrby", 3, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Decrements an integer by a number.", strings::incr),
+    cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Increments a float by a number.", strings::incrbyfloat),
+    cmd!("append", 3, WRITE | DENYOOM | FAST, 1, 1, 1, "string", "Appends to a string.", strings::append),
+    cmd!("strlen", 2, READONLY | FAST, 1, 1, 1, "string", "Returns a string's length.", strings::strlen),
+    cmd!("getrange", 4, READONLY, 1, 1, 1, "string", "Returns a substring.", strings::getrange),
+    cmd!("setrange", 4, WRITE | DENYOOM, 1, 1, 1, "string", "Overwrites part of a string.", strings::setrange),
+    // hashes
+    cmd!("hset", -4, WRITE | DENYOOM | FAST, 1, 1, 1, "hash", "Sets hash fields.", hashes::hset),
+    cmd!("hmset", -4, WRITE | DENYOOM | FAST, 1, 1, 1, "hash", "Sets hash fields (answers OK).", hashes::hset),
+    cmd!("hsetnx", 4, WRITE | DENYOOM | FAST, 1, 1, 1, "hash", "Sets a hash field only if it does not exist.", hashes::hsetnx),
+    cmd!("hget", 3, READONLY | FAST, 1, 1, 1, "hash", "Returns a hash field's value.", hashes::hget),
+    cmd!("hmget", -3, READONLY | FAST, 1, 1, 1, "hash", "Returns several hash fields' values.", hashes::hmget),
+    cmd!("hgetall", 2, READONLY, 1, 1, 1, "hash", "Returns all fields and values of a hash.", hashes::hgetall),
+    cmd!("hkeys", 2, READONLY, 1, 1, 1, "hash", "Returns all fields of a hash.", hashes::hgetall),
+    cmd!("hvals", 2, READONLY, 1, 1, 1, "hash", "Returns all values of a hash.", hashes::hgetall),
+    cmd!("hdel", -3, WRITE | FAST, 1, 1, 1, "hash", "Deletes hash fields.", hashes::hdel),
+    cmd!("hexists", 3, READONLY | FAST, 1, 1, 1, "hash", "Determines whether a hash field exists.", hashes::hexists),
+    cmd!("hlen", 2, READONLY | FAST, 1, 1, 1, "hash", "Returns the number of fields of a hash.", hashes::hlen),
+    cmd!("hstrlen", 3, READONLY | FAST, 1, 1, 1, "hash", "Returns the length of a hash field's value.", hashes::hstrlen),
+    cmd!("hincrby", 4, WRITE | DENYOOM | FAST, 1, 1, 1, "hash", "Increments a hash field's integer value.", hashes::hincrby),
+    cmd!("hincrbyfloat", 4, WRITE | DENYOOM | FAST, 1, 1, 1, "hash", "Increments a hash field's float value.", hashes::hincrbyfloat),
+    // lists
+    cmd!("lpush", -3, WRITE | DENYOOM | FAST, 1, 1, 1, "list", "Prepends elements to a list.", lists::push),
+    cmd!("rpush", -3, WRITE | DENYOOM | FAST, 1, 1, 1, "list", "Appends elements to a list.", lists::push),
+    cmd!("lpushx", -3, WRITE | DENYOOM | FAST, 1, 1, 1, "list", "Prepends elements to an existing list.", lists::push),
+    cmd!("rpushx", -3, WRITE | DENYOOM | FAST, 1, 1, 1, "list", "Appends elements to an existing list.", lists::push),
+    cmd!("lpop", -2, WRITE | FAST, 1, 1, 1, "list", "Removes and returns the first elements.", lists::pop),
+    cmd!("rpop", -2, WRITE | FAST, 1, 1, 1, "list", "Removes and returns the last elements.", lists::pop),
+    cmd!("lrange", 4, READONLY, 1, 1, 1, "list", "Returns a range of elements.", lists::lrange),
+    cmd!("llen", 2, READONLY | FAST, 1, 1, 1, "list", "Returns a list's length.", lists::llen),
+    cmd!("lindex", 3, READONLY, 1, 1, 1, "list", "Returns an element by index.", lists::lindex),
+    cmd!("lset", 4, WRITE | DENYOOM, 1, 1, 1, "list", "Sets an element by index.", lists::lset),
+    cmd!("lrem", 4, WRITE, 1, 1, 1, "list", "Removes elements equal to a value.", lists::lrem),
+    cmd!("ltrim", 4, WRITE, 1, 1, 1, "list", "Trims a list to a range.", lists::ltrim),
+    cmd!("lpos", -3, READONLY, 1, 1, 1, "list", "Returns the positions of matching elements.", lists::lpos),
     // transactions
     cmd!("multi", 1, FAST | NOMULTI, 0, 0, 0, "transactions", "Starts a transaction.", transactions::multi),
     cmd!("exec", 1, NOMULTI, 0, 0, 0, "transactions", "Executes the queued commands.", transactions::exec),

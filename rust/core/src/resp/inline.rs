@@ -13,13 +13,18 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
+/// Separators between inline arguments (C's isspace, plus NUL, which ends a C string).
+fn is_sep(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0 | 0x0b | 0x0c)
+}
+
 /// Splits `line` (without its line terminator) into arguments.
 pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, UnbalancedQuotes> {
     let mut out = Vec::new();
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_sep(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -56,7 +61,7 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, UnbalancedQuotes> {
                 }
                 if c == b'"' {
                     // a closing quote must be followed by a space or the end
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_sep(line[i + 1]) {
                         return Err(UnbalancedQuotes);
                     }
                     i += 1;
@@ -75,7 +80,7 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, UnbalancedQuotes> {
                     continue;
                 }
                 if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_sep(line[i + 1]) {
                         return Err(UnbalancedQuotes);
                     }
                     i += 1;
@@ -88,9 +93,7 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, UnbalancedQuotes> {
                     break;
                 }
                 match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => {
-                        break;
-                    }
+                    c if is_sep(c) => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     c => cur.push(c),

@@ -1,0 +1,44 @@
+"""Fixtures for the main suite: one shared server per session, fresh keyspace per test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.server import ServerProcess  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server():
+    with ServerProcess() as s:
+        yield s
+
+
+@pytest.fixture
+def r(server: ServerProcess) -> redis.Redis:
+    """A redis-py client (bytes replies) on a flushed server."""
+    c = redis.Redis(port=server.port, protocol=2)
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def r3(server: ServerProcess) -> redis.Redis:
+    """A redis-py client speaking RESP3."""
+    c = redis.Redis(port=server.port, protocol=3)
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def raw(server: ServerProcess):
+    c = server.raw()
+    yield c
+    c.close()

@@ -1,0 +1,1 @@
+"""Test helpers shared by the server-venv suite (tests/) and the clients-venv suite (tests_clients/)."""
