@@ -52,7 +52,8 @@ class App:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 host, bound_port = sock.getsockname()[:2]
                 self.core.set_bound_port(bound_port)
-                log.info("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
+                # logged at WARNING so it shows at every level but `nothing` (tools wait for this line)
+                log.warning("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
         await self.stopping.wait()
         log.info("Shutting down (%s)", self.shutdown_mode)
         server.close()

@@ -61,15 +61,14 @@ pub fn parse_tensor(args: &mut Args, first: usize, max_bytes: usize) -> CmdResul
 
 /// AI.TENSORSET <key> <type> <shape...> [BLOB <data> | VALUES <v...>]
 pub fn tensorset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
-    let key = args.get(1).to_vec();
-    if let Some(v) = ctx.ks.peek(&key, ctx.now) {
+    if let Some(v) = ctx.ks.peek(args.get(1), ctx.now) {
         if !matches!(v, Value::Tensor(_)) {
             return Err(CmdError::wrongtype());
         }
     }
     let max = ctx.server.config.read().max_tensor_bytes();
     let t = parse_tensor(args, 2, max)?;
-    ctx.ks.insert(&key, Value::Tensor(t));
+    ctx.ks.insert(args.get(1), Value::Tensor(t));
     ctx.out.ok();
     Ok(())
 }

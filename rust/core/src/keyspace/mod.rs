@@ -10,6 +10,9 @@ pub use value::Value;
 /// Keys are shared between the map and the iteration index.
 pub type Key = Arc<[u8]>;
 
+/// A fast keyed hash with a random per-process seed (collisions cannot be planned from outside).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 struct Entry {
     value: Value,
     /// Absolute expiry time in ms since the epoch.
@@ -27,14 +30,14 @@ pub struct KeyspaceStats {
 
 #[derive(Default)]
 pub struct Keyspace {
-    map: HashMap<Key, Entry>,
+    map: Map<Key, Entry>,
     /// Keys in creation order: SCAN walks this, so a key present for the whole scan is returned once.
     order: BTreeMap<u64, Key>,
     next_seq: u64,
     /// (expire_at, key) for active expiry.
     expiry: BTreeSet<(u64, Key)>,
     /// key -> clients WATCHing it.
-    watchers: HashMap<Key, Vec<u64>>,
+    watchers: Map<Key, Vec<u64>>,
     /// Clients whose watched keys were touched (EXEC fails for them).
     dirty: HashSet<u64>,
     /// Bumped on every write: `changes since last save` and `dirty` counters in INFO.
@@ -220,7 +223,7 @@ impl Keyspace {
         }
         self.changes += self.map.len() as u64;
         // Drop the values outside the maps' own destructors (large tensors free quickly either way).
-        self.map = HashMap::new();
+        self.map = Map::default();
         self.order = BTreeMap::new();
         self.expiry = BTreeSet::new();
     }
