@@ -71,15 +71,29 @@ pub fn parse_mem(s: &str) -> Option<u64> {
     n.checked_mul(mul)
 }
 
-/// Current values of every option, as text (the canonical form CONFIG GET shows).
+/// Current values of every option, as text (the canonical form CONFIG GET shows), plus the
+/// numbers the per-command path reads, parsed once when an option changes.
 #[derive(Clone)]
 pub struct Config {
     values: Vec<String>,
+    hot: Hot,
+}
+
+#[derive(Clone, Default)]
+struct Hot {
+    proto_max_bulk_len: usize,
+    max_tensor_bytes: usize,
+    maxmemory: u64,
+    maxclients: usize,
+    model_chunk_size: usize,
+    threads_per_queue: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { values: PARAMS.iter().map(|p| p.default.to_string()).collect() }
+        let mut c = Config { values: PARAMS.iter().map(|p| p.default.to_string()).collect(), hot: Hot::default() };
+        c.refresh();
+        c
     }
 }
 
@@ -142,7 +156,19 @@ impl Config {
             parse_save_rules(&normalised).ok_or_else(|| ConfigError::Invalid("Invalid save parameters".into()))?;
         }
         self.values[i] = normalised;
+        self.refresh();
         Ok(())
+    }
+
+    fn refresh(&mut self) {
+        self.hot = Hot {
+            proto_max_bulk_len: self.num("proto-max-bulk-len") as usize,
+            max_tensor_bytes: self.num("max-tensor-bytes") as usize,
+            maxmemory: self.num("maxmemory"),
+            maxclients: self.num("maxclients") as usize,
+            model_chunk_size: self.num("model_chunk_size") as usize,
+            threads_per_queue: self.num("threads_per_queue") as usize,
+        };
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -173,22 +199,22 @@ impl Config {
         self.get("requirepass").filter(|p| !p.is_empty())
     }
     pub fn proto_max_bulk_len(&self) -> usize {
-        self.num("proto-max-bulk-len") as usize
+        self.hot.proto_max_bulk_len
     }
     pub fn max_tensor_bytes(&self) -> usize {
-        self.num("max-tensor-bytes") as usize
+        self.hot.max_tensor_bytes
     }
     pub fn maxclients(&self) -> usize {
-        self.num("maxclients") as usize
+        self.hot.maxclients
     }
     pub fn maxmemory(&self) -> u64 {
-        self.num("maxmemory")
+        self.hot.maxmemory
     }
     pub fn model_chunk_size(&self) -> usize {
-        self.num("model_chunk_size") as usize
+        self.hot.model_chunk_size
     }
     pub fn threads_per_queue(&self) -> usize {
-        self.num("threads_per_queue") as usize
+        self.hot.threads_per_queue
     }
 }
 

@@ -151,7 +151,6 @@ impl Input {
     /// Records that the socket wrote `n` bytes into the last `read_window`.
     pub fn commit(&mut self, n: usize) {
         if let State::BigBulk { buf, .. } = &mut self.state {
-            let n = n.min(buf.remaining());
             // SAFETY: the reader wrote n bytes into buf.window().
             unsafe { buf.advance(n) };
             self.big_pending += n;
@@ -194,17 +193,21 @@ impl Input {
         }
     }
 
-    /// If a big bulk is complete, turns it into an argument.
+    /// If a big bulk is complete, turns it into an argument; bytes a read put past its end (the
+    /// CRLF and whatever follows) move to the normal buffer.
     fn settle_big(&mut self) {
-        if let State::BigBulk { buf, .. } = &self.state {
-            if buf.remaining() != 0 {
-                return;
-            }
-        } else {
-            return;
+        match &self.state {
+            State::BigBulk { buf, .. } if buf.remaining() == 0 => {}
+            _ => return,
         }
         if let State::BigBulk { buf, left } = std::mem::replace(&mut self.state, State::Idle) {
             self.big_pending = 0;
+            let extra = buf.overflow();
+            if !extra.is_empty() {
+                self.make_room(extra.len());
+                self.buf[self.end..self.end + extra.len()].copy_from_slice(extra);
+                self.end += extra.len();
+            }
             match buf.finish() {
                 Ok(b) => self.args.push(Arg::Big(b)),
                 Err(_) => unreachable!("remaining() was 0"),
@@ -344,7 +347,7 @@ impl Input {
                         self.state = State::Multi { left: left - 1 };
                     } else if len >= BIG_BULK && avail < len {
                         // read the rest of this bulk straight into its own buffer
-                        let mut big = FillingBuf::new(len)
+                        let mut big = FillingBuf::with_slack(len, READ_CHUNK)
                             .map_err(|_| ProtoError("invalid bulk length".into()))?;
                         let took = big.extend_from_slice(&self.buf[data..self.end]);
                         let left = left - 1;

@@ -1,6 +1,6 @@
 //! Tensor storage: 64-byte aligned heap buffers, buffers being filled from the socket, and
 //! framework-owned (foreign) memory. Stored data is immutable and shared by `Arc<Storage>`.
-use std::alloc::{alloc, alloc_zeroed, dealloc, Layout};
+use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -16,6 +16,8 @@ pub struct AllocError(pub usize);
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
+    /// Allocated size (>= len); what dealloc is told.
+    cap: usize,
 }
 
 // SAFETY: AlignedBuf owns its memory exclusively, like Vec<u8>.
@@ -46,7 +48,7 @@ impl AlignedBuf {
 
     /// A zero-filled buffer.
     pub fn zeroed(len: usize) -> Result<Self, AllocError> {
-        Ok(AlignedBuf { ptr: Self::raw(len, true)?, len })
+        Ok(AlignedBuf { ptr: Self::raw(len, true)?, len, cap: len })
     }
 
     /// A copy of `data`.
@@ -77,8 +79,8 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        if self.len != 0 {
-            if let Ok(layout) = Self::layout(self.len) {
+        if self.cap != 0 {
+            if let Ok(layout) = Self::layout(self.cap) {
                 // SAFETY: allocated by `raw` with this very layout.
                 unsafe { dealloc(self.ptr.as_ptr(), layout) }
             }
@@ -93,54 +95,69 @@ impl std::fmt::Debug for AlignedBuf {
 }
 
 /// A buffer of known final size being filled front to back (e.g. straight from the socket).
-/// Bytes past `filled` are never read until they are written.
+/// It may have `slack` bytes of spare room after the data, so one socket read can take the bytes
+/// that follow (the CRLF and the next command) instead of needing another read; `finish` gives the
+/// spare room back. Bytes past `filled` are never read until they are written.
 #[derive(Debug)]
 pub struct FillingBuf {
-    buf: AlignedBuf,
+    ptr: NonNull<u8>,
+    /// Final data length.
+    len: usize,
+    /// Allocated length (len + slack).
+    cap: usize,
     filled: usize,
 }
 
+// SAFETY: FillingBuf owns its memory exclusively, like Vec<u8>.
+unsafe impl Send for FillingBuf {}
+unsafe impl Sync for FillingBuf {}
+
 impl FillingBuf {
     pub fn new(len: usize) -> Result<Self, AllocError> {
-        Ok(FillingBuf { buf: AlignedBuf { ptr: AlignedBuf::raw(len, false)?, len }, filled: 0 })
+        Self::with_slack(len, 0)
+    }
+
+    pub fn with_slack(len: usize, slack: usize) -> Result<Self, AllocError> {
+        let cap = len.checked_add(slack).ok_or(AllocError(len))?;
+        Ok(FillingBuf { ptr: AlignedBuf::raw(cap, false)?, len, cap, filled: 0 })
     }
 
     pub fn len(&self) -> usize {
-        self.buf.len
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.len == 0
+        self.len == 0
     }
 
     pub fn filled(&self) -> usize {
         self.filled
     }
 
+    /// Data bytes still missing.
     pub fn remaining(&self) -> usize {
-        self.buf.len - self.filled
+        self.len.saturating_sub(self.filled)
     }
 
-    /// Pointer and length of the unfilled tail, for a reader to write into.
+    /// Pointer and length of the writable tail (the missing data plus the slack).
     pub fn window(&mut self) -> (*mut u8, usize) {
-        // SAFETY: filled <= len, so the offset stays inside (or one past) the allocation.
-        (unsafe { self.buf.ptr.as_ptr().add(self.filled) }, self.remaining())
+        // SAFETY: filled <= cap, so the offset stays inside (or one past) the allocation.
+        (unsafe { self.ptr.as_ptr().add(self.filled) }, self.cap - self.filled)
     }
 
     /// Marks `n` more bytes of the window as written.
     ///
     /// # Safety
-    /// The caller must have written `n` bytes at the start of `window()`, and `n <= remaining()`.
+    /// The caller must have written `n` bytes at the start of `window()`.
     pub unsafe fn advance(&mut self, n: usize) {
-        debug_assert!(n <= self.remaining());
-        self.filled += n.min(self.remaining());
+        self.filled = (self.filled + n).min(self.cap);
     }
 
-    /// Copies as much of `data` as fits; returns how many bytes were taken.
+    /// Copies as much of `data` as the data part still needs; returns how many bytes were taken.
     pub fn extend_from_slice(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.remaining());
         let (p, _) = self.window();
-        // SAFETY: p is valid for `remaining()` bytes and does not overlap `data` (we own it).
+        // SAFETY: p is valid for at least `remaining()` bytes and does not overlap `data`.
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), p, n);
             self.advance(n);
@@ -148,12 +165,43 @@ impl FillingBuf {
         n
     }
 
-    /// The finished buffer, or `self` back if it is not full yet.
+    /// Bytes written past the data (into the slack): they belong to whatever follows.
+    pub fn overflow(&self) -> &[u8] {
+        if self.filled <= self.len {
+            return &[];
+        }
+        // SAFETY: bytes len..filled were written.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.len), self.filled - self.len) }
+    }
+
+    /// The finished buffer (slack returned to the allocator when it can be), or `self` back if
+    /// data is missing.
     pub fn finish(self) -> Result<AlignedBuf, FillingBuf> {
-        if self.filled == self.buf.len {
-            Ok(self.buf)
-        } else {
-            Err(self)
+        if self.filled < self.len {
+            return Err(self);
+        }
+        let me = std::mem::ManuallyDrop::new(self);
+        let (mut ptr, mut cap) = (me.ptr, me.cap);
+        if cap > me.len && me.len > 0 {
+            if let Ok(layout) = AlignedBuf::layout(cap) {
+                // SAFETY: ptr was allocated with `layout`; the new size is non-zero and smaller.
+                if let Some(p) = NonNull::new(unsafe { realloc(ptr.as_ptr(), layout, me.len) }) {
+                    ptr = p;
+                    cap = me.len;
+                }
+            }
+        }
+        Ok(AlignedBuf { ptr, len: me.len, cap })
+    }
+}
+
+impl Drop for FillingBuf {
+    fn drop(&mut self) {
+        if self.cap != 0 {
+            if let Ok(layout) = AlignedBuf::layout(self.cap) {
+                // SAFETY: allocated by `raw` with this layout.
+                unsafe { dealloc(self.ptr.as_ptr(), layout) }
+            }
         }
     }
 }
