@@ -13,10 +13,13 @@ import socket
 import uvloop
 
 from redisai_fast import __version__, _core
+from redisai_fast.backends import PACKAGE_DIR, Options
+from redisai_fast.server.workers import Executor
 
 log = logging.getLogger("redisai_fast")
 
 EXPIRE_PERIOD_S = 0.1
+SWEEP_PERIOD_S = 0.01
 
 
 class App:
@@ -24,8 +27,25 @@ class App:
 
     def __init__(self, options: list[tuple[str, str]]) -> None:
         self.core = _core.Server(options, self._on_shutdown_command)
+        if not self.core.config_get("backendspath"):
+            self.core.set_option("backendspath", str(PACKAGE_DIR))
         self.stopping: asyncio.Event | None = None
         self.shutdown_mode = "default"
+
+        def num(name: str) -> int:
+            return int(self.core.config_get(name) or 0)
+
+        self.executor = Executor(
+            self.core,
+            Options(
+                intra_op_parallelism=num("intra_op_parallelism"),
+                inter_op_parallelism=num("inter_op_parallelism"),
+                model_execution_timeout_ms=num("model_execution_timeout"),
+                backend_memory_limit_mb=num("backend_memory_limit"),
+            ),
+            threads_per_queue=num("threads_per_queue"),
+            backends_path=self.core.config_get("backendspath") or "",
+        )
 
     def _on_shutdown_command(self, mode: str) -> None:
         log.warning("User requested shutdown (%s)", mode)
@@ -37,6 +57,10 @@ class App:
         self.core.expire_cycle()
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
 
+    def _sweep_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.core.sweep()
+        loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
+
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
@@ -47,7 +71,10 @@ class App:
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        self.executor.start()
+        loop.add_reader(self.core.completion_fd(), self.core.drain_completions)
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
+        loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
         for sock in server.sockets:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 host, bound_port = sock.getsockname()[:2]
@@ -57,6 +84,8 @@ class App:
         await self.stopping.wait()
         log.info("Shutting down (%s)", self.shutdown_mode)
         server.close()
+        loop.remove_reader(self.core.completion_fd())
+        self.executor.stop()
         await server.wait_closed()
         log.info("redisai-fast is now ready to exit, bye bye...")
 

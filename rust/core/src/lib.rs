@@ -1,8 +1,10 @@
 //! redisai_core: everything redisai-fast does per command, in Rust and without Python: the RESP
 //! protocol, tensors, the keyspace, the command table and handlers, and the session state machine.
+pub mod ai;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod glob;
 pub mod keyspace;
 pub mod num;

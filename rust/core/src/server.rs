@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
+use crate::exec::Exec;
 use crate::keyspace::Keyspace;
 
 /// Milliseconds since the Unix epoch.
@@ -66,6 +67,9 @@ pub struct Server {
     pub allocated: fn() -> usize,
     /// Text lines the host adds to INFO (e.g. the `ai` section), keyed by section name.
     pub extra_info: RwLock<BTreeMap<String, String>>,
+    pub exec: Exec,
+    /// Framework versions of the backends loaded so far (INFO ai), e.g. "TORCH" -> "2.15.0".
+    pub backend_versions: RwLock<BTreeMap<String, String>>,
 }
 
 impl Server {
@@ -93,6 +97,8 @@ impl Server {
             shutdown: Mutex::new(None),
             allocated,
             extra_info: RwLock::new(BTreeMap::new()),
+            exec: Exec::default(),
+            backend_versions: RwLock::new(BTreeMap::new()),
         })
     }
 

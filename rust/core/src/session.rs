@@ -1,6 +1,7 @@
 //! One connection's protocol state machine (sans I/O): bytes in, replies out. It parses every
 //! complete command in the input, checks auth/arity/MULTI, runs the handler under the keyspace
-//! lock and maps errors to replies in one place.
+//! lock and maps errors to replies in one place. A command that queued work (a model run, a
+//! model load) blocks the session until `resume` brings its reply; later commands wait.
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ pub struct Session {
     pub input: Input,
     pub out: Out,
     pub client: ClientState,
+    /// Waiting for queued work; no further command runs until `resume`.
+    pub blocked: bool,
 }
 
 impl Session {
@@ -28,16 +31,26 @@ impl Session {
             server,
             input,
             out: Out::default(),
-            client: ClientState { info, authenticated, multi: None, watched: Vec::new(), close_after_reply: false },
+            client: ClientState {
+                info,
+                cancel: Default::default(),
+                authenticated,
+                multi: None,
+                watched: Vec::new(),
+                close_after_reply: false,
+            },
+            blocked: false,
         }
     }
 
-    /// Runs every complete command received so far. Replies accumulate in `self.out`.
+    /// Runs every complete command received so far, until one blocks. Replies accumulate in `self.out`.
     pub fn process(&mut self) {
         self.input.set_max_bulk(self.server.config.read().proto_max_bulk_len());
-        while !self.client.close_after_reply {
+        while !self.client.close_after_reply && !self.blocked {
             match self.input.next_command() {
-                Ok(Some(mut args)) => run_command(&self.server, &mut self.client, &mut self.out, &mut args),
+                Ok(Some(mut args)) => {
+                    self.blocked = run_command(&self.server, &mut self.client, &mut self.out, &mut args);
+                }
                 Ok(None) => break,
                 Err(e) => {
                     self.out.error(&format!("ERR Protocol error: {}", e.0));
@@ -47,11 +60,23 @@ impl Session {
             }
             self.input.authenticated = self.client.authenticated;
         }
+        self.client.info.blocked.store(self.blocked, Relaxed);
         self.client.info.qbuf.store(self.input.pending_bytes() as u64, Relaxed);
     }
 
-    /// Forgets per-connection registrations (WATCHes, the client registry entry).
+    /// The blocking command finished with `reply`: send it and go on with buffered commands.
+    pub fn resume(&mut self, reply: &[u8]) {
+        self.out.raw(reply);
+        if reply.first() == Some(&b'-') {
+            self.server.stats.error_replies.fetch_add(1, Relaxed);
+        }
+        self.blocked = false;
+        self.process();
+    }
+
+    /// Forgets per-connection registrations (WATCHes, queued work, the client registry entry).
     pub fn close(&mut self) {
+        self.client.cancel.store(true, Relaxed);
         if !self.client.watched.is_empty() {
             let keys = std::mem::take(&mut self.client.watched);
             self.server.ks.lock().unwatch_all(&keys, self.client.info.id);
@@ -60,52 +85,56 @@ impl Session {
     }
 }
 
-/// Checks and runs one command, writing its reply (or error) to `out`.
-pub fn run_command(server: &Server, client: &mut ClientState, out: &mut Out, args: &mut Args) {
+/// Checks and runs one command, writing its reply (or error) to `out`. Returns true when the
+/// command queued work and the client must wait for it.
+pub fn run_command(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> bool {
     server.stats.commands_processed.fetch_add(1, Relaxed);
-    if let Err(e) = try_run(server, client, out, args) {
-        server.stats.error_replies.fetch_add(1, Relaxed);
-        out.error(&e.0);
+    match try_run(server, client, out, args) {
+        Ok(blocked) => blocked,
+        Err(e) => {
+            server.stats.error_replies.fetch_add(1, Relaxed);
+            out.error(&e.0);
+            false
+        }
     }
 }
 
-fn try_run(server: &Server, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<(), CmdError> {
-    {
-        let Some(spec) = lookup(args.get(0)) else {
-            flag_multi_error(client);
-            return Err(unknown_command(args));
-        };
-        *client.info.last_cmd.lock() = spec.name;
-        if !client.authenticated && !spec.has(flags::NOAUTH) {
-            flag_multi_error(client);
-            return Err(CmdError::noauth());
-        }
-        if !spec.arity_ok(args.len()) {
-            flag_multi_error(client);
-            return Err(CmdError::arity(spec.name));
-        }
-        if let Some(multi) = client.multi.as_mut() {
-            if !spec.has(flags::NOMULTI) {
-                multi.queued.push(args.to_vecs());
-                out.simple("QUEUED");
-                return Ok(());
-            }
-        }
-        if spec.has(flags::DENYOOM) {
-            let max = server.config.read().maxmemory();
-            if max > 0 && server.used_memory() as u64 > max {
-                return Err(CmdError::oom());
-            }
-        }
-        let mut ks = server.ks.lock();
-        let mark = out.len();
-        let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec };
-        let r = (spec.run)(&mut ctx, args);
-        if r.is_err() {
-            ctx.out.truncate(mark);
-        }
-        r
+fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<bool, CmdError> {
+    let Some(spec) = lookup(args.get(0)) else {
+        flag_multi_error(client);
+        return Err(unknown_command(args));
+    };
+    *client.info.last_cmd.lock() = spec.name;
+    if !client.authenticated && !spec.has(flags::NOAUTH) {
+        flag_multi_error(client);
+        return Err(CmdError::noauth());
     }
+    if !spec.arity_ok(args.len()) {
+        flag_multi_error(client);
+        return Err(CmdError::arity(spec.name));
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        if !spec.has(flags::NOMULTI) {
+            multi.queued.push(args.to_vecs());
+            out.simple("QUEUED");
+            return Ok(false);
+        }
+    }
+    if spec.has(flags::DENYOOM) {
+        let max = server.config.read().maxmemory();
+        if max > 0 && server.used_memory() as u64 > max {
+            return Err(CmdError::oom());
+        }
+    }
+    let mut ks = server.ks.lock();
+    let mark = out.len();
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, in_exec: false };
+    let r = (spec.run)(&mut ctx, args);
+    let blocked = ctx.blocked;
+    if r.is_err() {
+        ctx.out.truncate(mark);
+    }
+    r.map(|()| blocked)
 }
 
 fn flag_multi_error(client: &mut ClientState) {
@@ -125,7 +154,7 @@ pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
             Err(CmdError::err("Cannot run RedisAI command within a transaction or a LUA script"))
         } else {
             let mark = ctx.out.len();
-            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec };
+            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, in_exec: true };
             let r = (spec.run)(&mut sub, &mut args);
             if r.is_err() {
                 ctx.out.truncate(mark);

@@ -2,6 +2,7 @@
 //! straight into the session's input buffer (`get_buffer` returns this object, whose buffer is the
 //! free space of that input), and `buffer_updated` runs every complete command in one call.
 use std::os::raw::c_int;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 
@@ -25,9 +26,11 @@ struct Transport {
     resume_reading: Py<PyAny>,
 }
 
-/// Called (with "default", "save" or "nosave") when a client asks the server to SHUTDOWN.
+/// Shared by all connections of a server: the SHUTDOWN callback (called with "default",
+/// "save" or "nosave") and the registry that finds a blocked client's connection.
 pub struct Hooks {
     pub on_shutdown: Py<PyAny>,
+    pub registry: Mutex<HashMap<u64, Py<Connection>>>,
 }
 
 #[pyclass(frozen, module = "redisai_fast._core")]
@@ -43,6 +46,14 @@ pub struct Connection {
 impl Connection {
     pub fn new(server: Arc<Server>, hooks: Arc<Hooks>) -> Self {
         Connection { server, hooks, session: Mutex::new(None), transport: OnceLock::new(), closed: Default::default() }
+    }
+
+    /// A blocking command of this client finished: send `reply` and run the commands that waited.
+    pub fn resume(&self, py: Python<'_>, reply: &[u8]) -> PyResult<()> {
+        let mut guard = self.session.lock();
+        let Some(session) = guard.as_mut() else { return Ok(()) };
+        session.resume(reply);
+        self.flush(py, session)
     }
 
     /// Writes everything the session produced; closes the transport if the session asked to.
@@ -87,7 +98,9 @@ impl Connection {
 
 #[pymethods]
 impl Connection {
-    fn connection_made(&self, py: Python<'_>, transport: Bound<'_, PyAny>) -> PyResult<()> {
+    fn connection_made(slf: Bound<'_, Self>, transport: Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.get();
         let t = Transport {
             write: transport.getattr("write")?.unbind(),
             writelines: transport.getattr("writelines")?.unbind(),
@@ -104,15 +117,16 @@ impl Connection {
                 .unwrap_or_else(|| "?:0".into())
         };
         let (peer, local) = (addr("peername"), addr("sockname"));
-        let _ = self.transport.set(t);
-        match self.server.register_client(peer, local) {
+        let _ = me.transport.set(t);
+        match me.server.register_client(peer, local) {
             Some(info) => {
-                *self.session.lock() = Some(Session::new(self.server.clone(), info));
+                me.hooks.registry.lock().insert(info.id, slf.clone().unbind());
+                *me.session.lock() = Some(Session::new(me.server.clone(), info));
             }
             None => {
-                let t = self.transport.get().ok_or_else(|| PyBufferError::new_err("no transport"))?;
+                let t = me.transport.get().ok_or_else(|| PyBufferError::new_err("no transport"))?;
                 t.write.call1(py, (PyBytes::new(py, b"-ERR max number of clients reached\r\n"),))?;
-                self.closed.store(true, Relaxed);
+                me.closed.store(true, Relaxed);
                 t.close.call0(py)?;
             }
         }
@@ -159,7 +173,9 @@ impl Connection {
 
     fn connection_lost(&self, _exc: Bound<'_, PyAny>) {
         self.closed.store(true, Relaxed);
-        if let Some(mut s) = self.session.lock().take() {
+        let session = self.session.lock().take();
+        if let Some(mut s) = session {
+            self.hooks.registry.lock().remove(&s.client.info.id);
             s.close();
         }
     }

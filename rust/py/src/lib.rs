@@ -2,7 +2,9 @@
 //! host creates, the per-connection protocol, and zero-copy views of stored bytes.
 mod alloc;
 mod connection;
+mod exec;
 mod shared_view;
+mod tensor_view;
 
 use std::sync::Arc;
 
@@ -12,7 +14,9 @@ use redisai_core::config::{Config, ConfigError};
 use redisai_core::server::{now_ms, Server};
 
 use connection::{Connection, Hooks};
+use exec::{PyBatch, PyHostJob, RunQueueHandle};
 use shared_view::SharedView;
+use tensor_view::TensorView;
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -23,6 +27,15 @@ static GLOBAL: alloc::Counting = alloc::Counting;
 struct PyServer {
     inner: Arc<Server>,
     hooks: Arc<Hooks>,
+    /// eventfd the event loop watches; written when finished work is waiting.
+    wake_fd: i32,
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        // SAFETY: wake_fd is our eventfd.
+        unsafe { libc::close(self.wake_fd) };
+    }
 }
 
 #[pymethods]
@@ -39,7 +52,72 @@ impl PyServer {
             })?;
         }
         let inner = Server::new(cfg, alloc::allocated);
-        Ok(PyServer { inner, hooks: Arc::new(Hooks { on_shutdown }) })
+        // SAFETY: plain syscall; the fd is closed in Drop.
+        let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if wake_fd < 0 {
+            return Err(PyValueError::new_err("cannot create the completion eventfd"));
+        }
+        inner.exec.completions.set_waker(Box::new(move || {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes to our eventfd; a full counter only means a wake is pending.
+            unsafe { libc::write(wake_fd, &one as *const u64 as *const libc::c_void, 8) };
+        }));
+        let hooks = Arc::new(Hooks { on_shutdown, registry: Default::default() });
+        Ok(PyServer { inner, hooks, wake_fd })
+    }
+
+    /// The fd to watch (add_reader): readable when blocked clients have replies waiting.
+    fn completion_fd(&self) -> i32 {
+        self.wake_fd
+    }
+
+    /// Sends every finished reply to its client and runs the commands that waited behind it.
+    fn drain_completions(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut counter: u64 = 0;
+        // SAFETY: reading 8 bytes from our non-blocking eventfd resets it.
+        unsafe { libc::read(self.wake_fd, &mut counter as *mut u64 as *mut libc::c_void, 8) };
+        let done = self.inner.exec.completions.drain();
+        let n = done.len();
+        for c in done {
+            let conn = self.hooks.registry.lock().get(&c.client).map(|p| p.clone_ref(py));
+            if let Some(conn) = conn {
+                conn.get().resume(py, &c.reply)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The run queue of a device and whether it was just created (then start its workers).
+    fn queue(&self, device: &str) -> (RunQueueHandle, bool) {
+        let (queue, created) = self.inner.exec.queue(&device.to_ascii_uppercase());
+        (RunQueueHandle { queue }, created)
+    }
+
+    /// Blocks (without the GIL) for the next model/backend load; None at shutdown.
+    fn next_host_job(&self, py: Python<'_>) -> Option<PyHostJob> {
+        let inner = self.inner.clone();
+        py.detach(move || inner.exec.host.next()).map(PyHostJob::new)
+    }
+
+    /// Times out queued requests past their TIMEOUT and drops those of departed clients.
+    fn sweep(&self, py: Python<'_>) {
+        let inner = self.inner.clone();
+        py.detach(move || inner.exec.sweep(std::time::Instant::now()));
+    }
+
+    /// Stops the run queues and the loader queue: their threads return.
+    fn close_exec(&self) {
+        self.inner.exec.close();
+    }
+
+    /// Records a loaded backend's framework version (INFO ai).
+    fn set_backend_version(&self, backend: &str, version: &str) {
+        self.inner.backend_versions.write().insert(backend.to_string(), version.to_string());
+    }
+
+    /// Sets an option as at start-up (the host fills defaults it computes, e.g. BACKENDSPATH).
+    fn set_option(&self, name: &str, value: &str) -> PyResult<()> {
+        self.inner.config.write().set(name, value, true).map_err(|_| PyValueError::new_err(format!("bad option {name}")))
     }
 
     /// Protocol factory: one `Connection` per accepted socket.
@@ -88,6 +166,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyServer>()?;
     m.add_class::<Connection>()?;
     m.add_class::<SharedView>()?;
+    m.add_class::<TensorView>()?;
+    m.add_class::<RunQueueHandle>()?;
+    m.add_class::<PyBatch>()?;
+    m.add_class::<PyHostJob>()?;
+    m.add_function(wrap_pyfunction!(exec::string_tensor, m)?)?;
     m.add_function(wrap_pyfunction!(allocated_bytes, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

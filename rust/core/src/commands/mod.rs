@@ -1,9 +1,12 @@
 //! The command table (name, arity, flags, key positions, handler) and the context a handler
 //! runs in. Every command the server knows is listed in `table.rs`; each family's handlers
 //! live in their own module.
+pub mod ai_admin;
+pub mod ai_common;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod model;
 pub mod server;
 pub mod strings;
 pub mod table;
@@ -94,6 +97,8 @@ pub struct Multi {
 /// Per-connection state commands may read and change.
 pub struct ClientState {
     pub info: Arc<ClientInfo>,
+    /// Set when the connection closes: its queued runs are dropped.
+    pub cancel: crate::exec::CancelFlag,
     pub authenticated: bool,
     pub multi: Option<Multi>,
     pub watched: Vec<Vec<u8>>,
@@ -103,13 +108,17 @@ pub struct ClientState {
 
 /// What a handler works with.
 pub struct Ctx<'a> {
-    pub server: &'a Server,
+    pub server: &'a Arc<Server>,
     pub ks: &'a mut Keyspace,
     pub client: &'a mut ClientState,
     pub out: &'a mut Out,
     /// Milliseconds since the epoch when the command started.
     pub now: u64,
     pub spec: &'static CommandSpec,
+    /// Set by a handler that queued work: the client waits for its completion.
+    pub blocked: bool,
+    /// Running inside EXEC: handlers must not block.
+    pub in_exec: bool,
 }
 
 static LOOKUP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();

@@ -572,7 +572,15 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
             let (u, sy) = cpu_times();
             t += &format!("# CPU\r\nused_cpu_sys:{sy:.6}\r\nused_cpu_user:{u:.6}\r\n");
         }
-        "modules" => t += &format!("# Modules\r\nmodule:name=ai,ver={RAI_MODULE_VERSION},api=1,filters=0,usedby=[],using=[],options=[]\r\n"),
+        "modules" => {
+            t += &format!("# Modules\r\nmodule:name=ai,ver={RAI_MODULE_VERSION},api=1,filters=0,usedby=[],using=[],options=[]\r\n\r\n");
+            drop(cfg);
+            t += &ai_section(s);
+        }
+        "ai" => {
+            drop(cfg);
+            t += &ai_section(s);
+        }
         "cluster" => t += "# Cluster\r\ncluster_enabled:0\r\n",
         "errorstats" => t += "# Errorstats\r\n",
         "keyspace" => {
@@ -587,6 +595,31 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
         }
     }
     Some(t)
+}
+
+/// RedisAI's INFO MODULES fields (`ai_` prefixed), plus run-queue and batching counters.
+fn ai_section(s: &crate::server::Server) -> String {
+    let cfg = s.config.read();
+    let mut t = String::from("# ai_versions\r\nai_RedisAI_version:1.2.7\r\nai_low_level_API_version:1\r\nai_rdb_version:4\r\n");
+    t += &format!("ai_redisai_fast_version:{VERSION}\r\n\r\n# ai_load_time_configs\r\n");
+    for name in ["threads_per_queue", "inter_op_parallelism", "intra_op_parallelism", "model_execution_timeout", "backend_memory_limit"] {
+        t += &format!("ai_{name}:{}\r\n", cfg.get(name).unwrap_or("0"));
+    }
+    t += "\r\n# ai_backends_info\r\n";
+    for (backend, version) in s.backend_versions.read().iter() {
+        t += &format!("ai_{backend}_version:{version}\r\n");
+    }
+    t += "\r\n# ai_queues\r\n";
+    for q in s.exec.queues() {
+        let d = &q.device;
+        t += &format!(
+            "ai_queue_{d}_pending:{}\r\nai_queue_{d}_requests:{}\r\nai_queue_{d}_runs:{}\r\n",
+            q.len(),
+            q.queued_total.load(Relaxed),
+            q.batches_total.load(Relaxed)
+        );
+    }
+    t
 }
 
 const DEFAULT_SECTIONS: &[&str] =

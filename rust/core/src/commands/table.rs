@@ -1,7 +1,7 @@
 //! THE command table: every command the server answers, with its arity, flags, key positions
 //! and handler. To find where a command is handled, find its name here.
 use super::flags::*;
-use super::{hashes, keys, lists, server, strings, tensor, transactions, CommandSpec};
+use super::{ai_admin, hashes, keys, lists, model, server, strings, tensor, transactions, CommandSpec};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal, $run:path) => {
@@ -118,4 +118,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     // RedisAI tensors
     cmd!("ai.tensorset", -4, WRITE | DENYOOM, 1, 1, 1, "ai", "Stores a tensor.", tensor::tensorset),
     cmd!("ai.tensorget", -2, READONLY, 1, 1, 1, "ai", "Returns a tensor's metadata, blob or values.", tensor::tensorget),
+    // RedisAI models
+    cmd!("ai.modelstore", -6, WRITE | DENYOOM, 1, 1, 1, "ai", "Stores a model (TF, TFLITE, TORCH, ONNX).", model::modelstore),
+    cmd!("ai.modelset", -4, WRITE | DENYOOM, 1, 1, 1, "ai", "Stores a model (deprecated form of AI.MODELSTORE).", model::modelset),
+    cmd!("ai.modelget", -2, READONLY, 1, 1, 1, "ai", "Returns a model's metadata and blob.", model::modelget),
+    cmd!("ai.modeldel", 2, WRITE, 1, 1, 1, "ai", "Deletes a model.", model::modeldel),
+    cmd!("ai.modelexecute", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a model.", model::modelexecute),
+    cmd!("ai.modelrun", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a model (deprecated form of AI.MODELEXECUTE).", model::modelrun),
+    cmd!("ai._modelscan", 1, READONLY, 0, 0, 0, "ai", "Lists models and their tags (experimental).", model::modelscan),
+    cmd!("ai.info", -2, READONLY, 1, 1, 1, "ai", "Returns a model's or script's run statistics.", ai_admin::info),
+    cmd!("ai.config", -2, WRITE, 0, 0, 0, "ai", "Sets RedisAI options and loads backends.", ai_admin::config),
 ];

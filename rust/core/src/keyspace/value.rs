@@ -3,6 +3,9 @@ use std::collections::VecDeque;
 
 use indexmap::IndexMap;
 
+use std::sync::Arc;
+
+use crate::ai::Model;
 use crate::tensor::Tensor;
 
 pub enum Value {
@@ -10,6 +13,7 @@ pub enum Value {
     Hash(IndexMap<Vec<u8>, Vec<u8>>),
     List(VecDeque<Vec<u8>>),
     Tensor(Tensor),
+    Model(Arc<Model>),
 }
 
 impl Value {
@@ -20,6 +24,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Tensor(_) => "AI_TENSOR",
+            Value::Model(_) => "AI__MODEL",
         }
     }
 
@@ -43,7 +48,7 @@ impl Value {
                 }
             }
             Value::List(_) => "quicklist",
-            Value::Tensor(_) => "raw",
+            Value::Tensor(_) | Value::Model(_) => "raw",
         }
     }
 
@@ -54,6 +59,7 @@ impl Value {
             Value::Hash(h) => h.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum::<usize>() + 64,
             Value::List(l) => l.iter().map(|v| v.capacity() + 24).sum::<usize>() + 64,
             Value::Tensor(t) => t.memory_usage(),
+            Value::Model(m) => m.memory_usage(),
         }
     }
 }

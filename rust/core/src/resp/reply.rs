@@ -165,6 +165,10 @@ impl Reply for Out {
 }
 
 impl Out {
+    pub fn new(resp3: bool) -> Out {
+        Out { resp3, ..Default::default() }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty() && self.segments.is_empty()
     }

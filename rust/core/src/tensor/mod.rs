@@ -144,6 +144,28 @@ impl Tensor {
         Ok(Tensor { dtype, shape, data, off: 0, len, str_offsets })
     }
 
+    /// Rows `start..start+rows` of dimension 0, sharing this tensor's storage.
+    pub fn slice_rows(&self, start: usize, rows: usize) -> Result<Tensor, String> {
+        let d0 = *self.shape.first().ok_or("ERR cannot split a scalar output into batch rows")? as usize;
+        if self.dtype == DType::String {
+            return Err("ERR STRING outputs cannot be split into batch rows".into());
+        }
+        if start + rows > d0 {
+            return Err("ERR Model did not generate the expected batch size".into());
+        }
+        let row_bytes = if d0 == 0 { 0 } else { self.len / d0 };
+        let mut shape = self.shape.clone();
+        shape[0] = rows as i64;
+        Ok(Tensor {
+            dtype: self.dtype,
+            shape,
+            data: self.data.clone(),
+            off: self.off + start * row_bytes,
+            len: rows * row_bytes,
+            str_offsets: None,
+        })
+    }
+
     pub fn dtype(&self) -> DType {
         self.dtype
     }

@@ -1,0 +1,146 @@
+"""ONNX backend: onnxruntime sessions, with intra/inter-op threads, the execution timeout (long
+runs are terminated) and BACKEND_MEMORY_LIMIT (a capped CPU arena)."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from redisai_fast import _core
+from redisai_fast.backends import BackendError, Device, Options, clean_message, gpu_missing
+
+ORT_TYPES = {
+    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int8)": np.int8,
+    "tensor(int16)": np.int16, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
+    "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16, "tensor(bool)": np.bool_,
+}
+
+
+class Watchdog:
+    """Sets `terminate` on runs that outlive the execution timeout (one thread for all runs)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, ort.RunOptions]] = []
+        self._cv = threading.Condition()
+        self._ids = itertools.count()
+        self._active: set[int] = set()
+        threading.Thread(target=self._loop, name="onnx-watchdog", daemon=True).start()
+
+    def arm(self, opts: ort.RunOptions, seconds: float) -> int:
+        ident = next(self._ids)
+        with self._cv:
+            self._active.add(ident)
+            heapq.heappush(self._heap, (time.monotonic() + seconds, ident, opts))
+            self._cv.notify()
+        return ident
+
+    def disarm(self, ident: int) -> None:
+        with self._cv:
+            self._active.discard(ident)
+
+    def _loop(self) -> None:
+        with self._cv:
+            while True:
+                while self._heap and self._heap[0][1] not in self._active:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cv.wait()
+                    continue
+                deadline, ident, opts = self._heap[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._cv.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                if ident in self._active:
+                    opts.terminate = True
+
+
+class OnnxModel:
+    def __init__(self, session: ort.InferenceSession, backend: "OnnxBackend") -> None:
+        self.session = session
+        self.backend = backend
+        self.input_names = [i.name for i in session.get_inputs()]
+        self.output_names = [o.name for o in session.get_outputs()]
+        self._types = [ORT_TYPES.get(i.type) for i in session.get_inputs()]
+
+    def run(self, inputs: list[Any]) -> list[Any]:
+        if len(inputs) != len(self.input_names):
+            raise BackendError(f"ERR Expected {len(self.input_names)} inputs but got {len(inputs)}")
+        feeds = {}
+        for name, v in zip(self.input_names, inputs):
+            if v.dtype == "STRING":
+                feeds[name] = np.array([s.decode("utf-8", "replace") for s in v.strings()], dtype=object).reshape(v.shape)
+            else:
+                feeds[name] = np.asarray(v)
+        opts = ort.RunOptions()
+        timeout = self.backend.options.model_execution_timeout_ms
+        ident = self.backend.watchdog.arm(opts, timeout / 1000) if timeout > 0 else None
+        try:
+            outs = self.session.run(None, feeds, opts)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BackendError(clean_message(exc)) from exc
+        finally:
+            if ident is not None:
+                self.backend.watchdog.disarm(ident)
+        return [to_output(o) for o in outs]
+
+
+def to_output(o: Any) -> Any:
+    a = np.asarray(o)
+    if a.dtype == object or a.dtype.kind in "SU":
+        items = [x.encode() if isinstance(x, str) else bytes(x) for x in a.ravel()]
+        return _core.string_tensor(list(a.shape), items)
+    return np.ascontiguousarray(a)
+
+
+class OnnxBackend:
+    name = "ONNX"
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.watchdog = Watchdog()
+        self._arena_registered = False
+        if options.backend_memory_limit_mb > 0:
+            # one shared CPU arena for every session, capped at BACKEND_MEMORY_LIMIT
+            cfg = ort.OrtArenaCfg({"max_mem": options.backend_memory_limit_mb * 1024 * 1024, "arena_extend_strategy": 1})
+            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(info, cfg)
+            self._arena_registered = True
+
+    def version(self) -> str:
+        return ort.__version__
+
+    def load(self, blob: Any, device: Device, inputs: list[str], outputs: list[str]) -> OnnxModel:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if self.options.intra_op_parallelism > 0:
+            so.intra_op_num_threads = self.options.intra_op_parallelism
+        if self.options.inter_op_parallelism > 0:
+            so.inter_op_num_threads = self.options.inter_op_parallelism
+            so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        if self._arena_registered:
+            so.add_session_config_entry("session.use_env_allocators", "1")
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if device.is_gpu:
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise gpu_missing("ONNX", device, 0)
+            providers = [("CUDAExecutionProvider", {"device_id": device.index}), "CPUExecutionProvider"]
+        try:
+            session = ort.InferenceSession(bytes(blob), so, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            msg = clean_message(exc)
+            if "IR version" in msg or "opset" in msg.lower():
+                msg = f"{msg} (the model needs a newer onnxruntime than the installed {ort.__version__})"
+            raise BackendError(msg) from exc
+        return OnnxModel(session, self)
+
+
+def create(options: Options) -> OnnxBackend:
+    return OnnxBackend(options)

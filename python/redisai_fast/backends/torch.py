@@ -1,0 +1,120 @@
+"""TORCH backend: TorchScript modules (`torch.jit.save` bytes), inputs in by DLPack and outputs
+out as numpy views of the result tensors, so neither side copies on the CPU."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import torch
+
+from redisai_fast.backends import BackendError, Device, Options, clean_message, gpu_missing
+
+_threads_set = False
+
+
+def set_threads(options: Options) -> None:
+    """Framework-wide thread pools (torch allows setting the inter-op pool only once)."""
+    global _threads_set
+    if _threads_set:
+        return
+    _threads_set = True
+    if options.intra_op_parallelism > 0:
+        torch.set_num_threads(options.intra_op_parallelism)
+    if options.inter_op_parallelism > 0:
+        try:
+            torch.set_num_interop_threads(options.inter_op_parallelism)
+        except RuntimeError:
+            pass  # already fixed by earlier torch work in this process
+
+
+def torch_device(device: Device) -> torch.device:
+    if not device.is_gpu:
+        return torch.device("cpu")
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device.index >= found:
+        raise gpu_missing("TORCH", device, found)
+    return torch.device("cuda", device.index)
+
+
+def to_torch(v: Any, dev: torch.device) -> torch.Tensor:
+    if v.dtype == "STRING":
+        raise BackendError("ERR STRING tensors cannot be given to a TorchScript model")
+    t = torch.from_dlpack(v)
+    return t if dev.type == "cpu" else t.to(dev, non_blocking=True)
+
+
+def to_outputs(result: Any) -> list[Any]:
+    """A TorchScript result (tensor, tuple or list of tensors) as host arrays."""
+    items = list(result) if isinstance(result, (tuple, list)) else [result]
+    out = []
+    for t in items:
+        if not isinstance(t, torch.Tensor):
+            raise BackendError(f"ERR model returned {type(t).__name__}, expected tensors")
+        t = t.detach()
+        if t.device.type != "cpu":
+            t = t.to("cpu")
+        if t.dtype in (torch.float16, torch.bfloat16):
+            t = t.float()
+        out.append(t.contiguous().numpy())
+    return out
+
+
+def n_outputs(schema: Any) -> int:
+    """Output count from the forward signature: a tuple's length, else 1 (0: unknown, e.g. a list)."""
+    returns = schema.returns
+    if len(returns) != 1:
+        return len(returns)
+    t = returns[0].type
+    kind = t.kind()
+    if kind == "TupleType":
+        return len(t.elements())
+    if kind == "ListType":
+        return 0
+    return 1
+
+
+class TorchModel:
+    def __init__(self, module: torch.jit.ScriptModule, dev: torch.device) -> None:
+        self.module = module
+        self.dev = dev
+        schema = module.forward.schema
+        self.input_names = [a.name for a in schema.arguments[1:]]
+        self.output_names = [f"output_{i}" for i in range(n_outputs(schema))]
+
+    def run(self, inputs: list[Any]) -> list[Any]:
+        try:
+            with torch.inference_mode():
+                xs = [to_torch(v, self.dev) for v in inputs]
+                return to_outputs(self.module(*xs))
+        except BackendError:
+            raise
+        except Exception as exc:  # TorchScript raises RuntimeError subclasses with long traces
+            raise BackendError(clean_message(exc)) from exc
+
+
+class TorchBackend:
+    name = "TORCH"
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        set_threads(options)
+
+    def version(self) -> str:
+        return torch.__version__
+
+    def load(self, blob: Any, device: Device, inputs: list[str], outputs: list[str]) -> TorchModel:
+        dev = torch_device(device)
+        try:
+            module = torch.jit.load(io.BytesIO(bytes(blob)), map_location=dev)
+        except Exception as exc:  # torch raises RuntimeError for anything that is not TorchScript
+            msg = clean_message(exc)
+            if "version" in msg.lower() and ("newer" in msg.lower() or "supported" in msg.lower()):
+                msg += f" (the model was saved by a newer PyTorch than the installed {torch.__version__})"
+            raise BackendError(f"ERR could not load the TorchScript model: {msg}") from exc
+        module.eval()
+        return TorchModel(module, dev)
+
+
+def create(options: Options) -> TorchBackend:
+    return TorchBackend(options)

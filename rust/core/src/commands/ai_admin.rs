@@ -1,0 +1,115 @@
+//! AI.INFO (run statistics of models and scripts) and AI.CONFIG (backends path, LOADBACKEND,
+//! MODEL_CHUNK_SIZE, GET).
+use super::ai_common::{ensure_can_block, error_reply};
+use super::{is, Ctx};
+use crate::error::{CmdError, CmdResult};
+use crate::exec::HostJob;
+use crate::keyspace::Value;
+use crate::num::parse_i64;
+use crate::resp::{Args, Reply};
+
+/// AI.INFO key [RESETSTAT]
+pub fn info(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::arity(ctx.spec.name));
+    }
+    let key = args.get(1).to_vec();
+    let model = match ctx.ks.get(&key, ctx.now) {
+        Some(Value::Model(m)) => m.clone(),
+        _ => return Err(CmdError::err("cannot find run info for key")),
+    };
+    let stats = &model.stats;
+    if args.len() == 3 && is(args.get(2), "RESETSTAT") {
+        stats.reset();
+        ctx.out.ok();
+        return Ok(());
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let out = &mut *ctx.out;
+    out.array(18);
+    out.bulk_str("key");
+    out.bulk(&key);
+    out.bulk_str("type");
+    out.bulk_str("MODEL");
+    out.bulk_str("backend");
+    out.bulk_str(model.spec.backend.name());
+    out.bulk_str("device");
+    out.bulk_str(&model.spec.device);
+    out.bulk_str("tag");
+    out.bulk(&model.spec.tag);
+    out.bulk_str("duration");
+    out.int(stats.duration_us.load(Relaxed) as i64);
+    out.bulk_str("samples");
+    out.int(stats.samples.load(Relaxed) as i64);
+    out.bulk_str("calls");
+    out.int(stats.calls.load(Relaxed) as i64);
+    out.bulk_str("errors");
+    out.int(stats.errors.load(Relaxed) as i64);
+    Ok(())
+}
+
+/// AI.CONFIG BACKENDSPATH <path> | LOADBACKEND <backend> <path> | MODEL_CHUNK_SIZE <n> | GET <name>
+pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let sub = args.get(1);
+    let n = args.len();
+    if is(sub, "BACKENDSPATH") {
+        if n < 3 {
+            return Err(CmdError::err("BACKENDSPATH: missing path argument"));
+        }
+        let path = String::from_utf8_lossy(args.get(2)).into_owned();
+        ctx.server.config.write().set("backendspath", &path, true).map_err(|_| CmdError::err("BACKENDSPATH: invalid path"))?;
+        ctx.out.ok();
+    } else if is(sub, "MODEL_CHUNK_SIZE") {
+        if n < 3 {
+            return Err(CmdError::err("MODEL_CHUNK_SIZE: missing chunk size"));
+        }
+        match parse_i64(args.get(2)) {
+            Some(v) if v > 0 => {
+                ctx.server.config.write().set("model_chunk_size", &v.to_string(), true).map_err(|_| CmdError::err("MODEL_CHUNK_SIZE: invalid chunk size"))?;
+                ctx.out.ok();
+            }
+            _ => return Err(CmdError::err("MODEL_CHUNK_SIZE: invalid chunk size")),
+        }
+    } else if is(sub, "GET") {
+        if n < 3 {
+            return Err(CmdError::arity(ctx.spec.name));
+        }
+        let cfg = ctx.server.config.read();
+        if is(args.get(2), "BACKENDSPATH") {
+            let p = cfg.get("backendspath").unwrap_or("").to_string();
+            drop(cfg);
+            ctx.out.bulk_str(&p);
+        } else if is(args.get(2), "MODEL_CHUNK_SIZE") {
+            let c = cfg.model_chunk_size();
+            drop(cfg);
+            ctx.out.int(c as i64);
+        } else {
+            drop(cfg);
+            ctx.out.null();
+        }
+    } else if is(sub, "LOADBACKEND") {
+        if n < 4 {
+            return Err(CmdError::arity(ctx.spec.name));
+        }
+        ensure_can_block(ctx)?;
+        let backend = crate::ai::Backend::parse(args.get(2)).ok_or_else(|| CmdError::err("unsupported backend"))?;
+        let path = String::from_utf8_lossy(args.get(3)).into_owned();
+        let server = ctx.server.clone();
+        let client = ctx.client.info.id;
+        ctx.server.exec.host.push(HostJob::LoadBackend {
+            backend: backend.name().to_string(),
+            path,
+            done: Box::new(move |r| {
+                let reply = match r {
+                    Ok(()) => b"+OK\r\n".to_vec(),
+                    Err(msg) => error_reply(&msg),
+                };
+                server.exec.completions.push(client, reply);
+            }),
+        });
+        ctx.blocked = true;
+    } else {
+        return Err(CmdError::err("unsupported subcommand"));
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Pieces shared by the AI run commands: argument number rules, loading input tensors, queueing a
+//! run and turning its outcome into the blocked client's reply.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Ctx;
+use crate::ai::Model;
+use crate::error::{CmdError, CmdResult};
+use crate::exec::{RunOutcome, RunRequest};
+use crate::keyspace::Value;
+use crate::num::{parse_f64, parse_i64};
+use crate::resp::{Out, Reply};
+use crate::server::{now_ms, Server};
+use crate::tensor::Tensor;
+
+/// RedisAI's `AC_GetUnsignedLongLong`: an integer, or a float with an integral value; not negative.
+pub fn parse_count(s: &[u8]) -> Option<u64> {
+    if let Some(v) = parse_i64(s) {
+        return u64::try_from(v).ok();
+    }
+    let d = parse_f64(s)?;
+    (d >= 0.0 && d <= i64::MAX as f64 && d.fract() == 0.0).then_some(d as u64)
+}
+
+/// `TIMEOUT <ms>` value: a strict integer > 0.
+pub fn parse_timeout(s: &[u8]) -> CmdResult<u64> {
+    match parse_i64(s) {
+        Some(v) if v > 0 => Ok(v as u64),
+        _ => Err(CmdError::err("Invalid value for TIMEOUT")),
+    }
+}
+
+/// The model at `key` ("ERR model key is empty" / WRONGTYPE).
+pub fn get_model(ctx: &mut Ctx, key: &[u8]) -> CmdResult<Arc<Model>> {
+    match ctx.ks.get(key, ctx.now) {
+        None => Err(CmdError::err("model key is empty")),
+        Some(Value::Model(m)) => Ok(m.clone()),
+        Some(_) => Err(CmdError::wrongtype()),
+    }
+}
+
+/// The tensor at `key` ("ERR tensor key is empty or in a different shard" / WRONGTYPE).
+pub fn get_tensor(ctx: &mut Ctx, key: &[u8]) -> CmdResult<Tensor> {
+    match ctx.ks.get(key, ctx.now) {
+        None => Err(CmdError::line(super::tensor::KEY_EMPTY)),
+        Some(Value::Tensor(t)) => Ok(t.clone()),
+        Some(_) => Err(CmdError::wrongtype()),
+    }
+}
+
+/// Output keys must be free or hold tensors.
+pub fn check_output_keys(ctx: &mut Ctx, keys: &[Vec<u8>]) -> CmdResult {
+    for k in keys {
+        if matches!(ctx.ks.peek(k, ctx.now), Some(v) if !matches!(v, Value::Tensor(_))) {
+            return Err(CmdError::wrongtype());
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a reply for a client that is not on the current call stack.
+pub fn encode(resp3: bool, f: impl FnOnce(&mut Out)) -> Vec<u8> {
+    let mut o = Out::new(resp3);
+    f(&mut o);
+    o.to_vec()
+}
+
+/// The reply line for an error message from a framework or the core (adds `ERR` when missing).
+pub fn error_reply(msg: &str) -> Vec<u8> {
+    let line = if has_error_code(msg) { msg.to_string() } else { format!("ERR {msg}") };
+    encode(false, |o| o.error(&line))
+}
+
+fn has_error_code(msg: &str) -> bool {
+    let word = msg.split(' ').next().unwrap_or("");
+    word.len() > 1 && word.bytes().all(|c| c.is_ascii_uppercase())
+}
+
+/// Writes a run's outputs to their keys and gives the client `+OK`, the error, or `+TIMEDOUT`.
+pub fn finish_single_run(server: &Server, client: u64, output_keys: &[Vec<u8>], outcome: RunOutcome) {
+    let reply = match outcome {
+        RunOutcome::Cancelled => return,
+        RunOutcome::TimedOut => b"+TIMEDOUT\r\n".to_vec(),
+        RunOutcome::Err(msg) => error_reply(&msg),
+        RunOutcome::Ok(outputs) => {
+            if outputs.len() < output_keys.len() {
+                error_reply("ERR Model did not generate the expected number of outputs")
+            } else {
+                let mut ks = server.ks.lock();
+                let now = now_ms();
+                let clash = output_keys
+                    .iter()
+                    .any(|k| matches!(ks.peek(k, now), Some(v) if !matches!(v, Value::Tensor(_))));
+                if clash {
+                    error_reply("WRONGTYPE Operation against a key holding the wrong kind of value")
+                } else {
+                    for (k, t) in output_keys.iter().zip(outputs) {
+                        ks.insert(k, Value::Tensor(t));
+                    }
+                    b"+OK\r\n".to_vec()
+                }
+            }
+        }
+    };
+    server.exec.completions.push(client, reply);
+}
+
+/// Commands that block the client on background work cannot run inside EXEC.
+pub fn ensure_can_block(ctx: &Ctx) -> CmdResult {
+    if ctx.in_exec {
+        return Err(CmdError::err(format!(
+            "{} cannot run inside MULTI: it completes in the background; send it outside the transaction",
+            ctx.spec.name.to_uppercase()
+        )));
+    }
+    Ok(())
+}
+
+/// Queues a model run for the calling client, which blocks until it completes.
+pub fn queue_model_run(ctx: &mut Ctx, model: Arc<Model>, inputs: Vec<Tensor>, outputs: Vec<Vec<u8>>, timeout_ms: Option<u64>) {
+    let server = ctx.server.clone();
+    let client = ctx.client.info.id;
+    let now = Instant::now();
+    let (queue, _) = ctx.server.exec.queue(&model.spec.queue);
+    queue.push(RunRequest {
+        model,
+        inputs,
+        enqueued: now,
+        deadline: timeout_ms.map(|ms| now + Duration::from_millis(ms)),
+        cancel: Some(ctx.client.cancel.clone()),
+        done: Box::new(move |outcome| finish_single_run(&server, client, &outputs, outcome)),
+    });
+    ctx.blocked = true;
+}

@@ -1,0 +1,146 @@
+//! Run requests, and batches of them: concatenating compatible inputs along dimension 0, running
+//! once, and splitting the outputs back to each request (with AI.INFO accounting).
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::CancelFlag;
+use crate::ai::Model;
+use crate::tensor::buffer::AlignedBuf;
+use crate::tensor::{DType, Tensor};
+
+/// How a request ended.
+pub enum RunOutcome {
+    Ok(Vec<Tensor>),
+    Err(String),
+    TimedOut,
+    /// The client went away before the request ran.
+    Cancelled,
+}
+
+/// One MODELEXECUTE-like request waiting in a run queue.
+pub struct RunRequest {
+    pub model: Arc<Model>,
+    pub inputs: Vec<Tensor>,
+    pub enqueued: Instant,
+    pub deadline: Option<Instant>,
+    pub cancel: Option<CancelFlag>,
+    pub done: Box<dyn FnOnce(RunOutcome) + Send>,
+}
+
+impl RunRequest {
+    /// Dimension 0 of the first input (the request's batch rows).
+    pub fn rows(&self) -> usize {
+        self.inputs.first().and_then(|t| t.shape().first()).map_or(1, |&d| d as usize)
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Relaxed))
+    }
+
+    /// Whether `other` can share a batch with this request: same model, same input dtypes and
+    /// shapes except dimension 0, no STRING inputs.
+    pub fn batches_with(&self, other: &RunRequest) -> bool {
+        Arc::ptr_eq(&self.model, &other.model)
+            && self.inputs.len() == other.inputs.len()
+            && self.inputs.iter().zip(&other.inputs).all(|(a, b)| {
+                a.dtype() == b.dtype()
+                    && a.dtype() != DType::String
+                    && a.shape().len() == b.shape().len()
+                    && !a.shape().is_empty()
+                    && a.shape()[1..] == b.shape()[1..]
+            })
+    }
+}
+
+/// Requests taken from a queue to run together.
+pub struct Batch {
+    pub model: Arc<Model>,
+    pub requests: Vec<RunRequest>,
+    pub started: Instant,
+}
+
+impl Batch {
+    /// The inputs to give the framework: the request's own tensors, or the concatenation.
+    pub fn inputs(&self) -> Result<Vec<Tensor>, String> {
+        if self.requests.len() == 1 {
+            return Ok(self.requests[0].inputs.clone());
+        }
+        let n = self.requests[0].inputs.len();
+        (0..n).map(|i| concat_rows(self.requests.iter().map(|r| &r.inputs[i]))).collect()
+    }
+
+    /// Hands each request its rows of `outputs` (and counts the run in AI.INFO).
+    pub fn complete(self, outputs: Vec<Tensor>) {
+        let micros = self.started.elapsed().as_micros() as u64;
+        let stats = &self.model.stats;
+        stats.runs.fetch_add(1, Relaxed);
+        if let Some(n) = self.model.noutputs() {
+            if outputs.len() != n {
+                return self.fail_with("ERR Model did not generate the expected number of outputs".into(), micros);
+            }
+        }
+        if self.requests.len() == 1 {
+            let r = self.requests.into_iter().next().expect("one request");
+            let samples = outputs.first().and_then(|t| t.shape().first()).map_or(0, |&d| d as u64);
+            stats.calls.fetch_add(1, Relaxed);
+            stats.samples.fetch_add(samples, Relaxed);
+            stats.duration_us.fetch_add(micros, Relaxed);
+            (r.done)(RunOutcome::Ok(outputs));
+            return;
+        }
+        let total: usize = self.requests.iter().map(|r| r.rows()).sum();
+        if outputs.iter().any(|t| t.shape().first().map(|&d| d as usize) != Some(total)) {
+            return self.fail_with("ERR Model did not generate the expected batch size".into(), micros);
+        }
+        let mut row = 0;
+        for r in self.requests {
+            let rows = r.rows();
+            let mine: Result<Vec<Tensor>, String> = outputs.iter().map(|t| t.slice_rows(row, rows)).collect();
+            row += rows;
+            stats.calls.fetch_add(1, Relaxed);
+            match mine {
+                Ok(v) => {
+                    stats.samples.fetch_add(rows as u64, Relaxed);
+                    stats.duration_us.fetch_add(micros, Relaxed);
+                    (r.done)(RunOutcome::Ok(v));
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Relaxed);
+                    (r.done)(RunOutcome::Err(e));
+                }
+            }
+        }
+    }
+
+    /// Every request of the batch gets `msg` (and counts as an error in AI.INFO).
+    pub fn fail(self, msg: String) {
+        self.model.stats.runs.fetch_add(1, Relaxed);
+        self.fail_with(msg, 0);
+    }
+
+    fn fail_with(self, msg: String, _micros: u64) {
+        for r in self.requests {
+            self.model.stats.calls.fetch_add(1, Relaxed);
+            self.model.stats.errors.fetch_add(1, Relaxed);
+            (r.done)(RunOutcome::Err(msg.clone()));
+        }
+    }
+}
+
+/// Concatenates tensors along dimension 0 (dtypes and other dimensions already checked equal).
+pub fn concat_rows<'a>(parts: impl Iterator<Item = &'a Tensor>) -> Result<Tensor, String> {
+    let parts: Vec<&Tensor> = parts.collect();
+    let first = parts.first().ok_or("nothing to concatenate")?;
+    let total_rows: i64 = parts.iter().map(|t| t.shape()[0]).sum();
+    let bytes: usize = parts.iter().map(|t| t.byte_len()).sum();
+    let mut buf = AlignedBuf::zeroed(bytes).map_err(|e| format!("ERR {e}"))?;
+    let mut off = 0;
+    for t in &parts {
+        buf.as_mut_slice()[off..off + t.byte_len()].copy_from_slice(t.bytes());
+        off += t.byte_len();
+    }
+    let mut shape = first.shape().to_vec();
+    shape[0] = total_rows;
+    Tensor::from_shared(first.dtype(), shape, buf.into()).map_err(|e| e.0)
+}

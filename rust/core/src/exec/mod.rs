@@ -1,0 +1,165 @@
+//! Execution off the event loop: run queues per device (with batching), the host-job queue
+//! (work only the host can do, such as loading a model into a framework), and the completion
+//! channel that hands finished work back to the event loop. Nothing here touches sockets.
+pub mod batch;
+pub mod queue;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+pub use batch::{Batch, RunOutcome, RunRequest};
+pub use queue::RunQueue;
+
+/// Marks a client gone: queued work for it is dropped instead of run.
+pub type CancelFlag = Arc<AtomicBool>;
+
+/// A reply for a blocked client, produced off the loop.
+pub struct Completion {
+    pub client: u64,
+    pub reply: Vec<u8>,
+}
+
+/// Finished work waiting for the event loop. `wake` is called when the first item arrives after
+/// a drain (the host points it at an eventfd its loop watches), so the loop never polls.
+pub struct Completions {
+    items: Mutex<Vec<Completion>>,
+    wake_pending: AtomicBool,
+    wake: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+}
+
+impl Completions {
+    fn new() -> Self {
+        Completions { items: Mutex::new(Vec::new()), wake_pending: AtomicBool::new(false), wake: Mutex::new(None) }
+    }
+
+    pub fn set_waker(&self, f: Box<dyn Fn() + Send + Sync>) {
+        *self.wake.lock() = Some(f);
+    }
+
+    pub fn push(&self, client: u64, reply: Vec<u8>) {
+        self.items.lock().push(Completion { client, reply });
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Some(w) = self.wake.lock().as_ref() {
+                w();
+            }
+        }
+    }
+
+    /// Takes everything finished so far (the loop calls this when woken).
+    pub fn drain(&self) -> Vec<Completion> {
+        self.wake_pending.store(false, Ordering::Release);
+        std::mem::take(&mut *self.items.lock())
+    }
+}
+
+/// Work the host (Python) must do: given to its loader threads by `HostQueue::next`.
+pub enum HostJob {
+    /// Load a model blob into its framework.
+    LoadModel {
+        spec: crate::ai::ModelSpec,
+        /// Gets the spec back with the result, to build the stored model.
+        done: Box<dyn FnOnce(crate::ai::ModelSpec, Result<LoadedModel, String>) + Send>,
+    },
+    /// Load a backend adapter (AI.CONFIG LOADBACKEND).
+    LoadBackend { backend: String, path: String, done: Box<dyn FnOnce(Result<(), String>) + Send> },
+}
+
+/// What the host returns for a loaded model.
+pub struct LoadedModel {
+    pub handle: Arc<dyn std::any::Any + Send + Sync>,
+    pub input_names: Vec<String>,
+    pub output_names: Vec<String>,
+}
+
+/// A FIFO of host jobs with blocking take.
+pub struct HostQueue {
+    jobs: Mutex<(std::collections::VecDeque<HostJob>, bool)>,
+    cv: Condvar,
+}
+
+impl HostQueue {
+    fn new() -> Self {
+        HostQueue { jobs: Mutex::new((Default::default(), false)), cv: Condvar::new() }
+    }
+
+    pub fn push(&self, job: HostJob) {
+        self.jobs.lock().0.push_back(job);
+        self.cv.notify_one();
+    }
+
+    /// Blocks until a job is available; None once closed.
+    pub fn next(&self) -> Option<HostJob> {
+        let mut g = self.jobs.lock();
+        loop {
+            if let Some(j) = g.0.pop_front() {
+                return Some(j);
+            }
+            if g.1 {
+                return None;
+            }
+            self.cv.wait(&mut g);
+        }
+    }
+
+    pub fn close(&self) {
+        self.jobs.lock().1 = true;
+        self.cv.notify_all();
+    }
+}
+
+/// All execution state of a server.
+pub struct Exec {
+    queues: Mutex<HashMap<String, Arc<RunQueue>>>,
+    pub host: HostQueue,
+    pub completions: Completions,
+}
+
+impl Default for Exec {
+    fn default() -> Self {
+        Exec { queues: Mutex::new(HashMap::new()), host: HostQueue::new(), completions: Completions::new() }
+    }
+}
+
+impl Exec {
+    /// The run queue of a device, created on first use. The bool says whether it is new (the
+    /// host then starts its workers).
+    pub fn queue(&self, device: &str) -> (Arc<RunQueue>, bool) {
+        let mut q = self.queues.lock();
+        if let Some(existing) = q.get(device) {
+            return (existing.clone(), false);
+        }
+        let created = Arc::new(RunQueue::new(device));
+        q.insert(device.to_string(), created.clone());
+        (created, true)
+    }
+
+    /// The queue of a device if it exists.
+    pub fn existing_queue(&self, device: &str) -> Option<Arc<RunQueue>> {
+        self.queues.lock().get(device).cloned()
+    }
+
+    pub fn queues(&self) -> Vec<Arc<RunQueue>> {
+        let mut v: Vec<_> = self.queues.lock().values().cloned().collect();
+        v.sort_by(|a, b| a.device.cmp(&b.device));
+        v
+    }
+
+    /// Stops every queue and the host queue (shutdown): waiting workers return.
+    pub fn close(&self) {
+        for q in self.queues.lock().values() {
+            q.close();
+        }
+        self.host.close();
+    }
+
+    /// Completes queued requests whose TIMEOUT passed or whose client left (periodic sweep).
+    pub fn sweep(&self, now: Instant) {
+        for q in self.queues() {
+            q.sweep(now);
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! A device's run queue: requests wait here for a worker. `next_batch` picks the oldest request
+//! that is ready and gathers compatible requests of the same model up to BATCHSIZE; with
+//! MINBATCHSIZE it waits for enough rows (or MINBATCHTIMEOUT); TIMEOUT drops requests still queued.
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::batch::{Batch, RunOutcome, RunRequest};
+
+struct State {
+    requests: VecDeque<RunRequest>,
+    closed: bool,
+}
+
+pub struct RunQueue {
+    pub device: String,
+    state: Mutex<State>,
+    cv: Condvar,
+    /// Requests ever queued / batches handed to workers (INFO ai).
+    pub queued_total: AtomicU64,
+    pub batches_total: AtomicU64,
+}
+
+/// What a scan of the queue decided.
+enum Pick {
+    Run(Vec<usize>),
+    /// Nothing ready; wake at this instant at the latest (MINBATCHTIMEOUT or TIMEOUT).
+    Wait(Option<Instant>),
+}
+
+impl RunQueue {
+    pub fn new(device: &str) -> Self {
+        RunQueue {
+            device: device.to_string(),
+            state: Mutex::new(State { requests: VecDeque::new(), closed: false }),
+            cv: Condvar::new(),
+            queued_total: AtomicU64::new(0),
+            batches_total: AtomicU64::new(0),
+        }
+    }
+
+    pub fn push(&self, r: RunRequest) {
+        let mut st = self.state.lock();
+        if st.closed {
+            drop(st);
+            (r.done)(RunOutcome::Err("ERR the server is shutting down".into()));
+            return;
+        }
+        st.requests.push_back(r);
+        self.queued_total.fetch_add(1, Relaxed);
+        drop(st);
+        // every waiting worker re-evaluates: a new request may complete someone's MINBATCHSIZE
+        self.cv.notify_all();
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+        self.cv.notify_all();
+    }
+
+    /// Removes requests that timed out or whose client left, and completes them.
+    pub fn sweep(&self, now: Instant) {
+        let dead = {
+            let mut st = self.state.lock();
+            take_dead(&mut st.requests, now)
+        };
+        finish_dead(dead);
+    }
+
+    /// Blocks until a batch is ready; None once the queue is closed.
+    pub fn next_batch(&self) -> Option<Batch> {
+        let mut st = self.state.lock();
+        loop {
+            if st.closed {
+                let dead: Vec<_> = st.requests.drain(..).collect();
+                drop(st);
+                for r in dead {
+                    (r.done)(RunOutcome::Err("ERR the server is shutting down".into()));
+                }
+                return None;
+            }
+            let now = Instant::now();
+            let dead = take_dead(&mut st.requests, now);
+            if !dead.is_empty() {
+                drop(st);
+                finish_dead(dead);
+                st = self.state.lock();
+                continue;
+            }
+            match pick(&st.requests, now) {
+                Pick::Run(mut idx) => {
+                    idx.sort_unstable();
+                    let mut taken: Vec<RunRequest> = Vec::with_capacity(idx.len());
+                    for i in idx.into_iter().rev() {
+                        if let Some(r) = st.requests.remove(i) {
+                            taken.push(r);
+                        }
+                    }
+                    taken.reverse();
+                    drop(st);
+                    self.batches_total.fetch_add(1, Relaxed);
+                    let model = taken[0].model.clone();
+                    return Some(Batch { model, requests: taken, started: Instant::now() });
+                }
+                Pick::Wait(Some(t)) => {
+                    let _ = self.cv.wait_until(&mut st, t.max(now + Duration::from_micros(100)));
+                }
+                Pick::Wait(None) => self.cv.wait(&mut st),
+            }
+        }
+    }
+}
+
+fn take_dead(q: &mut VecDeque<RunRequest>, now: Instant) -> Vec<(RunRequest, bool)> {
+    if !q.iter().any(|r| r.cancelled() || r.deadline.is_some_and(|d| d <= now)) {
+        return Vec::new();
+    }
+    let mut dead = Vec::new();
+    let mut keep = VecDeque::with_capacity(q.len());
+    for r in q.drain(..) {
+        if r.cancelled() {
+            dead.push((r, false));
+        } else if r.deadline.is_some_and(|d| d <= now) {
+            dead.push((r, true));
+        } else {
+            keep.push_back(r);
+        }
+    }
+    *q = keep;
+    dead
+}
+
+fn finish_dead(dead: Vec<(RunRequest, bool)>) {
+    for (r, timed_out) in dead {
+        (r.done)(if timed_out { RunOutcome::TimedOut } else { RunOutcome::Cancelled });
+    }
+}
+
+/// The oldest ready request and its batch companions, or when to look again.
+fn pick(q: &VecDeque<RunRequest>, now: Instant) -> Pick {
+    let mut wake: Option<Instant> = q.iter().filter_map(|r| r.deadline).min();
+    for (i, r) in q.iter().enumerate() {
+        let spec = &r.model.spec;
+        if spec.batchsize == 0 {
+            return Pick::Run(vec![i]);
+        }
+        let limit = spec.batchsize as usize;
+        let mut rows = r.rows();
+        let mut group = vec![i];
+        if rows < limit {
+            for (j, other) in q.iter().enumerate().skip(i + 1) {
+                if r.batches_with(other) && rows + other.rows() <= limit {
+                    rows += other.rows();
+                    group.push(j);
+                    if rows == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        let min = spec.minbatchsize as usize;
+        let timed = spec.minbatchtimeout > 0 && now >= r.enqueued + Duration::from_millis(spec.minbatchtimeout);
+        if min == 0 || rows >= min || rows >= limit || timed {
+            return Pick::Run(group);
+        }
+        if spec.minbatchtimeout > 0 {
+            let t = r.enqueued + Duration::from_millis(spec.minbatchtimeout);
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
+    }
+    Pick::Wait(wake)
+}

@@ -1,0 +1,244 @@
+//! The Python face of the execution layer: run queues and batches for the worker threads, host
+//! jobs (model/backend loading) for the loader threads, and the completion eventfd that wakes the
+//! event loop to resume blocked clients.
+use std::any::Any;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use redisai_core::ai::{Model, ModelSpec};
+use redisai_core::exec::{Batch, HostJob, LoadedModel, RunQueue};
+use redisai_core::tensor::{DType, Tensor, TensorInit};
+
+use crate::shared_view::SharedView;
+use crate::tensor_view::{tensor_from_py, TensorView};
+
+/// A model's framework object (what a backend adapter's `load` returned).
+pub struct PyHandle(pub Py<PyAny>);
+
+pub fn handle_of(model: &Model) -> PyResult<Py<PyAny>> {
+    let any: &(dyn Any + Send + Sync) = &*model.handle;
+    match any.downcast_ref::<PyHandle>() {
+        Some(h) => Python::attach(|py| Ok(h.0.clone_ref(py))),
+        None => Err(PyRuntimeError::new_err("model has no Python handle")),
+    }
+}
+
+/// A device's run queue, for its worker threads.
+#[pyclass(frozen, module = "redisai_fast._core")]
+pub struct RunQueueHandle {
+    pub queue: Arc<RunQueue>,
+}
+
+#[pymethods]
+impl RunQueueHandle {
+    #[getter]
+    fn device(&self) -> String {
+        self.queue.device.clone()
+    }
+
+    /// Blocks (without the GIL) until a batch is ready; None when the queue is closed.
+    fn next_batch(&self, py: Python<'_>) -> Option<PyBatch> {
+        let q = self.queue.clone();
+        py.detach(move || q.next_batch()).map(|b| PyBatch { batch: Mutex::new(Some(b)) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Requests of one model to run together.
+#[pyclass(frozen, module = "redisai_fast._core")]
+pub struct PyBatch {
+    batch: Mutex<Option<Batch>>,
+}
+
+impl PyBatch {
+    fn with<T>(&self, f: impl FnOnce(&Batch) -> PyResult<T>) -> PyResult<T> {
+        match self.batch.lock().as_ref() {
+            Some(b) => f(b),
+            None => Err(PyRuntimeError::new_err("batch already completed")),
+        }
+    }
+
+    fn take(&self) -> PyResult<Batch> {
+        self.batch.lock().take().ok_or_else(|| PyRuntimeError::new_err("batch already completed"))
+    }
+}
+
+#[pymethods]
+impl PyBatch {
+    /// The framework model (from the backend adapter's `load`).
+    #[getter]
+    fn handle(&self) -> PyResult<Py<PyAny>> {
+        self.with(|b| handle_of(&b.model))
+    }
+
+    #[getter]
+    fn backend(&self) -> PyResult<&'static str> {
+        self.with(|b| Ok(b.model.spec.backend.name()))
+    }
+
+    /// Number of client requests in the batch.
+    #[getter]
+    fn size(&self) -> PyResult<usize> {
+        self.with(|b| Ok(b.requests.len()))
+    }
+
+    /// Input tensors (concatenated along dimension 0 when several requests share the run).
+    fn inputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let tensors = self.with(|b| b.inputs().map_err(PyRuntimeError::new_err))?;
+        let views: Vec<TensorView> = tensors.into_iter().map(TensorView::new).collect();
+        PyList::new(py, views)
+    }
+
+    /// Hands the outputs (arrays with the buffer protocol) back to the requests.
+    fn complete(&self, py: Python<'_>, outputs: Vec<Bound<'_, PyAny>>) -> PyResult<()> {
+        let batch = self.take()?;
+        let tensors: Result<Vec<Tensor>, PyErr> = outputs.iter().map(tensor_from_py).collect();
+        match tensors {
+            Ok(t) => py.detach(move || batch.complete(t)),
+            Err(e) => {
+                let msg = format!("ERR {}", e.value(py));
+                py.detach(move || batch.fail(msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every request of the batch gets this error.
+    fn fail(&self, py: Python<'_>, message: String) -> PyResult<()> {
+        let batch = self.take()?;
+        py.detach(move || batch.fail(message));
+        Ok(())
+    }
+}
+
+/// Work the loader threads do for a blocked client (loading a model or a backend adapter).
+#[pyclass(frozen, module = "redisai_fast._core")]
+pub struct PyHostJob {
+    job: Mutex<Option<HostJob>>,
+}
+
+impl PyHostJob {
+    pub fn new(job: HostJob) -> Self {
+        PyHostJob { job: Mutex::new(Some(job)) }
+    }
+
+    fn spec<T>(&self, f: impl FnOnce(&ModelSpec) -> T) -> PyResult<T> {
+        match self.job.lock().as_ref() {
+            Some(HostJob::LoadModel { spec, .. }) => Ok(f(spec)),
+            _ => Err(PyRuntimeError::new_err("not a model job")),
+        }
+    }
+}
+
+#[pymethods]
+impl PyHostJob {
+    /// "load_model" or "load_backend".
+    #[getter]
+    fn kind(&self) -> PyResult<&'static str> {
+        match self.job.lock().as_ref() {
+            Some(HostJob::LoadModel { .. }) => Ok("load_model"),
+            Some(HostJob::LoadBackend { .. }) => Ok("load_backend"),
+            None => Err(PyRuntimeError::new_err("job already finished")),
+        }
+    }
+
+    #[getter]
+    fn backend(&self) -> PyResult<String> {
+        match self.job.lock().as_ref() {
+            Some(HostJob::LoadModel { spec, .. }) => Ok(spec.backend.name().to_string()),
+            Some(HostJob::LoadBackend { backend, .. }) => Ok(backend.clone()),
+            None => Err(PyRuntimeError::new_err("job already finished")),
+        }
+    }
+
+    #[getter]
+    fn path(&self) -> PyResult<String> {
+        match self.job.lock().as_ref() {
+            Some(HostJob::LoadBackend { path, .. }) => Ok(path.clone()),
+            _ => Err(PyRuntimeError::new_err("not a backend job")),
+        }
+    }
+
+    /// Device as given (e.g. "gpu:1").
+    #[getter]
+    fn device(&self) -> PyResult<String> {
+        self.spec(|s| s.device.clone())
+    }
+
+    /// Upper-case run-queue name (e.g. "GPU:1").
+    #[getter]
+    fn queue(&self) -> PyResult<String> {
+        self.spec(|s| s.queue.clone())
+    }
+
+    #[getter]
+    fn inputs(&self) -> PyResult<Vec<String>> {
+        self.spec(|s| s.inputs.clone())
+    }
+
+    #[getter]
+    fn outputs(&self) -> PyResult<Vec<String>> {
+        self.spec(|s| s.outputs.clone())
+    }
+
+    #[getter]
+    fn batchsize(&self) -> PyResult<u64> {
+        self.spec(|s| s.batchsize)
+    }
+
+    /// The serialized model, read-only and without a copy.
+    #[getter]
+    fn blob(&self) -> PyResult<SharedView> {
+        self.spec(|s| SharedView::new(s.blob.clone(), 0, s.blob.len()))
+    }
+
+    /// The model loaded: `handle` is what runs it; names as the framework reports them.
+    fn done_model(&self, handle: Py<PyAny>, input_names: Vec<String>, output_names: Vec<String>, py: Python<'_>) -> PyResult<()> {
+        match self.job.lock().take() {
+            Some(HostJob::LoadModel { spec, done }) => {
+                let loaded = LoadedModel { handle: Arc::new(PyHandle(handle)), input_names, output_names };
+                py.detach(move || done(spec, Ok(loaded)));
+                Ok(())
+            }
+            _ => Err(PyRuntimeError::new_err("not a pending model job")),
+        }
+    }
+
+    fn done(&self, py: Python<'_>) -> PyResult<()> {
+        match self.job.lock().take() {
+            Some(HostJob::LoadBackend { done, .. }) => {
+                py.detach(move || done(Ok(())));
+                Ok(())
+            }
+            _ => Err(PyRuntimeError::new_err("not a pending backend job")),
+        }
+    }
+
+    /// The job failed; the client gets `message` as its error reply.
+    fn fail(&self, message: String, py: Python<'_>) -> PyResult<()> {
+        match self.job.lock().take() {
+            Some(HostJob::LoadModel { spec, done }) => py.detach(move || done(spec, Err(message))),
+            Some(HostJob::LoadBackend { done, .. }) => py.detach(move || done(Err(message))),
+            None => return Err(PyRuntimeError::new_err("job already finished")),
+        }
+        Ok(())
+    }
+}
+
+/// A STRING tensor from Python bytes (for backends whose outputs are strings).
+#[pyfunction]
+pub fn string_tensor(shape: Vec<i64>, items: Vec<Vec<u8>>) -> PyResult<TensorView> {
+    if redisai_core::tensor::element_count(&shape) != Some(items.len()) {
+        return Err(PyRuntimeError::new_err("number of strings does not match the shape"));
+    }
+    let vals: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
+    Tensor::build(DType::String, shape, TensorInit::Values(vals), usize::MAX)
+        .map(TensorView::new)
+        .map_err(|e| PyRuntimeError::new_err(e.0))
+}
