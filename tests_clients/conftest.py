@@ -17,3 +17,33 @@ from tests.support.server import ServerProcess  # noqa: E402
 def server():
     with ServerProcess() as s:
         yield s
+
+
+def _server_python() -> str:
+    """The server venv's interpreter (it has the frameworks that generate the test models)."""
+    import os
+
+    env = os.environ.get("REDISAI_FAST_PYTHON")
+    if env:
+        return env
+    return str(ROOT / ".venv" / "bin" / "python")
+
+
+@pytest.fixture(scope="session")
+def model_blob():
+    """model_blob("onnx_linear") -> bytes, built by tests/support/models.py in the server venv."""
+    import subprocess
+
+    cache: dict[str, bytes] = {}
+
+    def get(name: str) -> bytes:
+        if name not in cache:
+            code = (
+                "import sys; sys.path.insert(0, %r); from tests.support import models; "
+                "sys.stdout.buffer.write(getattr(models, %r)())" % (str(ROOT), name)
+            )
+            out = subprocess.run([_server_python(), "-W", "ignore", "-c", code], capture_output=True, check=True, timeout=300)
+            cache[name] = out.stdout
+        return cache[name]
+
+    return get
