@@ -99,11 +99,12 @@ def test_garbage_bytes_never_kill_the_server(server: ServerProcess) -> None:
 
 def test_client_disconnect_mid_command(server: ServerProcess) -> None:
     s = socket.create_connection(("127.0.0.1", server.port))
-    s.sendall(b"*5\r\n$12\r\nAI.TENSORSET\r\n$1\r\nx\r\n$5\r\nUINT8\r\n$6\r\n100000\r\n$4\r\nBLOB\r\n$100000\r\n" + b"a" * 5000)
+    s.sendall(b"*5\r\n$12\r\nAI.TENSORSET\r\n$9\r\nhalf_sent\r\n$5\r\nUINT8\r\n$6\r\n100000\r\n$4\r\nBLOB\r\n$100000\r\n"
+              + b"a" * 5000)
     s.close()
     r = redis.Redis(port=server.port)
     assert r.ping()
-    assert r.exists("x") == 0
+    assert r.exists("half_sent") == 0
 
 
 def test_unknown_command_and_arity(raw: RawConnection) -> None:

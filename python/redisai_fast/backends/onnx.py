@@ -3,8 +3,6 @@ runs are terminated) and BACKEND_MEMORY_LIMIT (a capped CPU arena)."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
 from typing import Any
@@ -23,42 +21,38 @@ ORT_TYPES = {
 
 
 class Watchdog:
-    """Sets `terminate` on runs that outlive the execution timeout (one thread for all runs)."""
+    """Terminates ONNX runs that outlive MODEL_EXECUTION_TIMEOUT. Each thread reuses one RunOptions
+    and registers its run start in a dict (O(1) per run); one thread checks them every 100 ms."""
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, ort.RunOptions]] = []
-        self._cv = threading.Condition()
-        self._ids = itertools.count()
-        self._active: set[int] = set()
-        threading.Thread(target=self._loop, name="onnx-watchdog", daemon=True).start()
+    PERIOD_S = 0.1
 
-    def arm(self, opts: ort.RunOptions, seconds: float) -> int:
-        ident = next(self._ids)
-        with self._cv:
-            self._active.add(ident)
-            heapq.heappush(self._heap, (time.monotonic() + seconds, ident, opts))
-            self._cv.notify()
-        return ident
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout_s = timeout_ms / 1000
+        self._running: dict[int, tuple[float, ort.RunOptions]] = {}
+        self._local = threading.local()
+        if timeout_ms > 0:
+            threading.Thread(target=self._loop, name="onnx-watchdog", daemon=True).start()
 
-    def disarm(self, ident: int) -> None:
-        with self._cv:
-            self._active.discard(ident)
+    def options(self) -> ort.RunOptions:
+        opts = getattr(self._local, "opts", None)
+        if opts is None:
+            opts = self._local.opts = ort.RunOptions()
+        opts.terminate = False
+        return opts
+
+    def started(self, opts: ort.RunOptions) -> None:
+        if self.timeout_s > 0:
+            self._running[threading.get_ident()] = (time.monotonic(), opts)
+
+    def finished(self) -> None:
+        self._running.pop(threading.get_ident(), None)
 
     def _loop(self) -> None:
-        with self._cv:
-            while True:
-                while self._heap and self._heap[0][1] not in self._active:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cv.wait()
-                    continue
-                deadline, ident, opts = self._heap[0]
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    self._cv.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-                if ident in self._active:
+        while True:
+            time.sleep(self.PERIOD_S)
+            now = time.monotonic()
+            for start, opts in list(self._running.values()):
+                if now - start > self.timeout_s:
                     opts.terminate = True
 
 
@@ -79,16 +73,15 @@ class OnnxModel:
                 feeds[name] = np.array([s.decode("utf-8", "replace") for s in v.strings()], dtype=object).reshape(v.shape)
             else:
                 feeds[name] = np.asarray(v)
-        opts = ort.RunOptions()
-        timeout = self.backend.options.model_execution_timeout_ms
-        ident = self.backend.watchdog.arm(opts, timeout / 1000) if timeout > 0 else None
+        dog = self.backend.watchdog
+        opts = dog.options()
+        dog.started(opts)
         try:
             outs = self.session.run(None, feeds, opts)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BackendError(clean_message(exc)) from exc
         finally:
-            if ident is not None:
-                self.backend.watchdog.disarm(ident)
+            dog.finished()
         return [to_output(o) for o in outs]
 
 
@@ -105,7 +98,7 @@ class OnnxBackend:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.watchdog = Watchdog()
+        self.watchdog = Watchdog(options.model_execution_timeout_ms)
         self._arena_registered = False
         if options.backend_memory_limit_mb > 0:
             # one shared CPU arena for every session, capped at BACKEND_MEMORY_LIMIT

@@ -50,6 +50,9 @@ const PARAMS: &[Param] = &[
     Param { name: "model_chunk_size", kind: Kind::Mem, default: "535822336", mutable: true },
     Param { name: "model_execution_timeout", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "5000", mutable: false },
     Param { name: "backend_memory_limit", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: false },
+    // a model whose recent runs took at most this many µs runs on the event loop when its device is
+    // idle, saving two thread hand-offs (0 = always use the device's worker threads)
+    Param { name: "run-inline-max-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "100", mutable: true },
 ];
 
 /// Parses a Redis memory size: digits with an optional unit (k/kb/m/mb/g/gb, any case).
@@ -87,6 +90,7 @@ struct Hot {
     maxclients: usize,
     model_chunk_size: usize,
     threads_per_queue: usize,
+    run_inline_max_us: u64,
 }
 
 impl Default for Config {
@@ -168,6 +172,7 @@ impl Config {
             maxclients: self.num("maxclients") as usize,
             model_chunk_size: self.num("model_chunk_size") as usize,
             threads_per_queue: self.num("threads_per_queue") as usize,
+            run_inline_max_us: self.num("run-inline-max-us"),
         };
     }
 
@@ -215,6 +220,9 @@ impl Config {
     }
     pub fn threads_per_queue(&self) -> usize {
         self.hot.threads_per_queue
+    }
+    pub fn run_inline_max_us(&self) -> u64 {
+        self.hot.run_inline_max_us
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::commands::{flags, lookup, unknown_command, ClientState, Ctx, Multi};
 use crate::error::CmdError;
+use crate::exec::{RunQueue, RunRequest};
 use crate::resp::{Args, Input, Out, Reply};
 use crate::server::{now_ms, ClientInfo, Server};
 
@@ -17,6 +18,8 @@ pub struct Session {
     pub client: ClientState,
     /// Waiting for queued work; no further command runs until `resume`.
     pub blocked: bool,
+    /// A run the last command prepared, for the owner to queue (`submit_run`) or run inline.
+    pub pending_run: Option<(Arc<RunQueue>, RunRequest)>,
 }
 
 impl Session {
@@ -40,6 +43,14 @@ impl Session {
                 close_after_reply: false,
             },
             blocked: false,
+            pending_run: None,
+        }
+    }
+
+    /// Queues the prepared run for the device's workers.
+    pub fn submit_run(&mut self) {
+        if let Some((q, r)) = self.pending_run.take() {
+            q.push(r);
         }
     }
 
@@ -49,7 +60,9 @@ impl Session {
         while !self.client.close_after_reply && !self.blocked {
             match self.input.next_command() {
                 Ok(Some(mut args)) => {
-                    self.blocked = run_command(&self.server, &mut self.client, &mut self.out, &mut args);
+                    let (blocked, run) = run_command(&self.server, &mut self.client, &mut self.out, &mut args);
+                    self.blocked = blocked;
+                    self.pending_run = run;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -85,21 +98,23 @@ impl Session {
     }
 }
 
-/// Checks and runs one command, writing its reply (or error) to `out`. Returns true when the
-/// command queued work and the client must wait for it.
-pub fn run_command(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> bool {
+type Ran = (bool, Option<(Arc<RunQueue>, RunRequest)>);
+
+/// Checks and runs one command, writing its reply (or error) to `out`. Returns whether the client
+/// must wait (work was queued or prepared) and the run the command prepared, if any.
+pub fn run_command(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Ran {
     server.stats.commands_processed.fetch_add(1, Relaxed);
     match try_run(server, client, out, args) {
-        Ok(blocked) => blocked,
+        Ok(ran) => ran,
         Err(e) => {
             server.stats.error_replies.fetch_add(1, Relaxed);
             out.error(&e.0);
-            false
+            (false, None)
         }
     }
 }
 
-fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<bool, CmdError> {
+fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<Ran, CmdError> {
     let Some(spec) = lookup(args.get(0)) else {
         flag_multi_error(client);
         return Err(unknown_command(args));
@@ -117,7 +132,7 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
         if !spec.has(flags::NOMULTI) {
             multi.queued.push(args.to_vecs());
             out.simple("QUEUED");
-            return Ok(false);
+            return Ok((false, None));
         }
     }
     if spec.has(flags::DENYOOM) {
@@ -128,13 +143,13 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
     }
     let mut ks = server.ks.lock();
     let mark = out.len();
-    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, in_exec: false };
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false };
     let r = (spec.run)(&mut ctx, args);
-    let blocked = ctx.blocked;
+    let ran = (ctx.blocked, ctx.run.take());
     if r.is_err() {
         ctx.out.truncate(mark);
     }
-    r.map(|()| blocked)
+    r.map(|()| ran)
 }
 
 fn flag_multi_error(client: &mut ClientState) {
@@ -154,7 +169,7 @@ pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
             Err(CmdError::err("Cannot run RedisAI command within a transaction or a LUA script"))
         } else {
             let mark = ctx.out.len();
-            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, in_exec: true };
+            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, run: None, in_exec: true };
             let r = (spec.run)(&mut sub, &mut args);
             if r.is_err() {
                 ctx.out.truncate(mark);

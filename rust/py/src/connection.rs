@@ -15,7 +15,45 @@ use redisai_core::resp::Segment;
 use redisai_core::server::{Server, ShutdownMode};
 use redisai_core::session::Session;
 
+use crate::exec::run_batch;
 use crate::shared_view::SharedView;
+
+/// A model run a command prepared: its queue and the request.
+pub type PendingRun = (Arc<redisai_core::exec::RunQueue>, redisai_core::exec::RunRequest);
+
+/// Runs `run` now on this thread if its model is fast and its device idle, else queues it for the
+/// device's workers. Returns true if it ran (its completion is then waiting to be pumped).
+pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRun) -> bool {
+    let max = server.config.read().run_inline_max_us();
+    if queue.can_run_inline(&request, max) {
+        run_batch(py, queue.inline_batch(request));
+        true
+    } else {
+        queue.push(request);
+        false
+    }
+}
+
+/// Delivers every finished reply to its client, running what each unblocked client sent next
+/// (loops instead of recursing, so a long pipeline of inline runs uses no stack).
+pub fn pump(py: Python<'_>, server: &Server, hooks: &Hooks) -> PyResult<usize> {
+    let mut n = 0;
+    loop {
+        let done = server.exec.completions.drain();
+        if done.is_empty() {
+            return Ok(n);
+        }
+        n += done.len();
+        for c in done {
+            let conn = hooks.registry.lock().get(&c.client).map(|p| p.clone_ref(py));
+            if let Some(conn) = conn {
+                if let Some(run) = conn.get().resume(py, &c.reply)? {
+                    dispatch_run(py, server, run);
+                }
+            }
+        }
+    }
+}
 
 /// Transport methods, looked up once per connection.
 struct Transport {
@@ -49,11 +87,13 @@ impl Connection {
     }
 
     /// A blocking command of this client finished: send `reply` and run the commands that waited.
-    pub fn resume(&self, py: Python<'_>, reply: &[u8]) -> PyResult<()> {
+    /// Returns the run the next of those commands prepared, if one blocked again.
+    pub fn resume(&self, py: Python<'_>, reply: &[u8]) -> PyResult<Option<PendingRun>> {
         let mut guard = self.session.lock();
-        let Some(session) = guard.as_mut() else { return Ok(()) };
+        let Some(session) = guard.as_mut() else { return Ok(None) };
         session.resume(reply);
-        self.flush(py, session)
+        self.flush(py, session)?;
+        Ok(session.pending_run.take())
     }
 
     /// Writes everything the session produced; closes the transport if the session asked to.
@@ -158,13 +198,24 @@ impl Connection {
 
     /// asyncio BufferedProtocol: `nbytes` landed in the buffer; run every complete command.
     fn buffer_updated(&self, py: Python<'_>, nbytes: usize) -> PyResult<()> {
-        let mut guard = self.session.lock();
-        let Some(session) = guard.as_mut() else { return Ok(()) };
-        session.input.commit(nbytes);
-        self.server.stats.net_input_bytes.fetch_add(nbytes as u64, Relaxed);
-        session.client.info.last_ms.store(redisai_core::server::now_ms(), Relaxed);
-        session.process();
-        self.flush(py, session)
+        let run = {
+            let mut guard = self.session.lock();
+            let Some(session) = guard.as_mut() else { return Ok(()) };
+            session.input.commit(nbytes);
+            self.server.stats.net_input_bytes.fetch_add(nbytes as u64, Relaxed);
+            session.client.info.last_ms.store(redisai_core::server::now_ms(), Relaxed);
+            session.process();
+            self.flush(py, session)?;
+            session.pending_run.take()
+        };
+        if let Some(run) = run {
+            let completions = &self.server.exec.completions;
+            completions.hold_wake();
+            let result = if dispatch_run(py, &self.server, run) { pump(py, &self.server, &self.hooks).map(|_| ()) } else { Ok(()) };
+            completions.release_wake();
+            result?;
+        }
+        Ok(())
     }
 
     fn eof_received(&self) -> bool {

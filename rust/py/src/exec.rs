@@ -95,25 +95,50 @@ impl PyBatch {
         PyList::new(py, views)
     }
 
-    /// Hands the outputs (arrays with the buffer protocol) back to the requests.
+    /// Hands the outputs (arrays with the buffer protocol) back to the requests. Runs with the
+    /// GIL held: giving it up here would only add a hand-off (nothing below waits for the GIL).
     fn complete(&self, py: Python<'_>, outputs: Vec<Bound<'_, PyAny>>) -> PyResult<()> {
-        let batch = self.take()?;
-        let tensors: Result<Vec<Tensor>, PyErr> = outputs.iter().map(tensor_from_py).collect();
-        match tensors {
-            Ok(t) => py.detach(move || batch.complete(t)),
-            Err(e) => {
-                let msg = format!("ERR {}", e.value(py));
-                py.detach(move || batch.fail(msg));
-            }
-        }
+        finish(py, self.take()?, outputs.iter().map(tensor_from_py).collect());
         Ok(())
     }
 
     /// Every request of the batch gets this error.
-    fn fail(&self, py: Python<'_>, message: String) -> PyResult<()> {
-        let batch = self.take()?;
-        py.detach(move || batch.fail(message));
+    fn fail(&self, message: String) -> PyResult<()> {
+        self.take()?.fail(message);
         Ok(())
+    }
+}
+
+fn finish(py: Python<'_>, batch: Batch, tensors: PyResult<Vec<Tensor>>) {
+    match tensors {
+        Ok(t) => batch.complete(t),
+        Err(e) => batch.fail(format!("ERR {}", e.value(py))),
+    }
+}
+
+/// The error reply for an exception raised by a backend adapter (BackendError carries it ready).
+fn error_message(py: Python<'_>, e: &PyErr) -> String {
+    let v = e.value(py);
+    if let Ok(m) = v.getattr("message").and_then(|m| m.extract::<String>()) {
+        return m;
+    }
+    format!("ERR {v}")
+}
+
+/// Runs a batch on the calling thread (the inline path): `handle.run(inputs)`, then completion.
+pub fn run_batch(py: Python<'_>, batch: Batch) {
+    let run = (|| -> PyResult<Bound<'_, PyAny>> {
+        let handle = handle_of(&batch.model)?;
+        let tensors = batch.inputs().map_err(PyRuntimeError::new_err)?;
+        let views = PyList::new(py, tensors.into_iter().map(TensorView::new))?;
+        handle.bind(py).call_method1("run", (views,))
+    })();
+    match run {
+        Ok(out) => {
+            let tensors = out.try_iter().and_then(|it| it.map(|o| o.and_then(|o| tensor_from_py(&o))).collect());
+            finish(py, batch, tensors);
+        }
+        Err(e) => batch.fail(error_message(py, &e)),
     }
 }
 

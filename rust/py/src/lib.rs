@@ -76,15 +76,11 @@ impl PyServer {
         let mut counter: u64 = 0;
         // SAFETY: reading 8 bytes from our non-blocking eventfd resets it.
         unsafe { libc::read(self.wake_fd, &mut counter as *mut u64 as *mut libc::c_void, 8) };
-        let done = self.inner.exec.completions.drain();
-        let n = done.len();
-        for c in done {
-            let conn = self.hooks.registry.lock().get(&c.client).map(|p| p.clone_ref(py));
-            if let Some(conn) = conn {
-                conn.get().resume(py, &c.reply)?;
-            }
-        }
-        Ok(n)
+        let completions = &self.inner.exec.completions;
+        completions.hold_wake();
+        let n = connection::pump(py, &self.inner, &self.hooks);
+        completions.release_wake();
+        n
     }
 
     /// The run queue of a device and whether it was just created (then start its workers).

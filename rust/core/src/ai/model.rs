@@ -26,7 +26,8 @@ pub struct ModelSpec {
     pub blob: SharedBytes,
 }
 
-/// AI.INFO counters; `runs` counts framework invocations (a batch is one run).
+/// AI.INFO counters; `runs` counts framework invocations (a batch is one run). `recent_us` is a
+/// moving average of run time that decides whether a run may execute inline (not reset by RESETSTAT).
 #[derive(Default)]
 pub struct RunStats {
     pub duration_us: AtomicU64,
@@ -34,9 +35,17 @@ pub struct RunStats {
     pub calls: AtomicU64,
     pub errors: AtomicU64,
     pub runs: AtomicU64,
+    pub recent_us: AtomicU64,
 }
 
 impl RunStats {
+    /// Folds one run's duration into the moving average.
+    pub fn record_run_time(&self, micros: u64) {
+        let old = self.recent_us.load(Relaxed);
+        let new = if old == 0 { micros.max(1) } else { (old * 7 + micros) / 8 };
+        self.recent_us.store(new.max(1), Relaxed);
+    }
+
     pub fn reset(&self) {
         for c in [&self.duration_us, &self.samples, &self.calls, &self.errors, &self.runs] {
             c.store(0, Relaxed);

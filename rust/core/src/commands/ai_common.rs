@@ -122,13 +122,14 @@ pub fn queue_model_run(ctx: &mut Ctx, model: Arc<Model>, inputs: Vec<Tensor>, ou
     let client = ctx.client.info.id;
     let now = Instant::now();
     let (queue, _) = ctx.server.exec.queue(&model.spec.queue);
-    queue.push(RunRequest {
+    let request = RunRequest {
         model,
         inputs,
         enqueued: now,
         deadline: timeout_ms.map(|ms| now + Duration::from_millis(ms)),
         cancel: Some(ctx.client.cancel.clone()),
         done: Box::new(move |outcome| finish_single_run(&server, client, &outputs, outcome)),
-    });
+    };
+    ctx.run = Some((queue, request));
     ctx.blocked = true;
 }

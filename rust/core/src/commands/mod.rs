@@ -117,6 +117,8 @@ pub struct Ctx<'a> {
     pub spec: &'static CommandSpec,
     /// Set by a handler that queued work: the client waits for its completion.
     pub blocked: bool,
+    /// A model run the handler prepared; the session's owner queues it (or runs it inline).
+    pub run: Option<(Arc<crate::exec::RunQueue>, crate::exec::RunRequest)>,
     /// Running inside EXEC: handlers must not block.
     pub in_exec: bool,
 }

@@ -1,6 +1,6 @@
 //! Run requests, and batches of them: concatenating compatible inputs along dimension 0, running
 //! once, and splitting the outputs back to each request (with AI.INFO accounting).
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,11 +53,28 @@ impl RunRequest {
     }
 }
 
+/// Counts a queue's batches in flight; decrements when the batch is finished (or dropped).
+pub struct ActiveGuard(pub Arc<AtomicUsize>);
+
+impl ActiveGuard {
+    pub fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Relaxed);
+        ActiveGuard(counter.clone())
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 /// Requests taken from a queue to run together.
 pub struct Batch {
     pub model: Arc<Model>,
     pub requests: Vec<RunRequest>,
     pub started: Instant,
+    pub _active: ActiveGuard,
 }
 
 impl Batch {
@@ -75,6 +92,7 @@ impl Batch {
         let micros = self.started.elapsed().as_micros() as u64;
         let stats = &self.model.stats;
         stats.runs.fetch_add(1, Relaxed);
+        stats.record_run_time(micros);
         if let Some(n) = self.model.noutputs() {
             if outputs.len() != n {
                 return self.fail_with("ERR Model did not generate the expected number of outputs".into(), micros);

@@ -49,9 +49,24 @@ impl Completions {
         }
     }
 
-    /// Takes everything finished so far (the loop calls this when woken).
-    pub fn drain(&self) -> Vec<Completion> {
+    /// The loop is about to drain by itself (it just ran work inline): pushes need not wake it.
+    pub fn hold_wake(&self) {
+        self.wake_pending.store(true, Ordering::Release);
+    }
+
+    /// Ends `hold_wake`; wakes the loop if something arrived that the last drain missed.
+    pub fn release_wake(&self) {
         self.wake_pending.store(false, Ordering::Release);
+        if !self.items.lock().is_empty() && !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Some(w) = self.wake.lock().as_ref() {
+                w();
+            }
+        }
+    }
+
+    /// Takes everything finished so far. Callers bracket their draining with `hold_wake` /
+    /// `release_wake` so pushes during it do not wake the loop again.
+    pub fn drain(&self) -> Vec<Completion> {
         std::mem::take(&mut *self.items.lock())
     }
 }

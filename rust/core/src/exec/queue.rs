@@ -2,12 +2,13 @@
 //! that is ready and gathers compatible requests of the same model up to BATCHSIZE; with
 //! MINBATCHSIZE it waits for enough rows (or MINBATCHTIMEOUT); TIMEOUT drops requests still queued.
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::batch::{Batch, RunOutcome, RunRequest};
+use super::batch::{ActiveGuard, Batch, RunOutcome, RunRequest};
 
 struct State {
     requests: VecDeque<RunRequest>,
@@ -21,6 +22,8 @@ pub struct RunQueue {
     /// Requests ever queued / batches handed to workers (INFO ai).
     pub queued_total: AtomicU64,
     pub batches_total: AtomicU64,
+    /// Batches taken and not finished yet.
+    active: Arc<AtomicUsize>,
 }
 
 /// What a scan of the queue decided.
@@ -38,7 +41,29 @@ impl RunQueue {
             cv: Condvar::new(),
             queued_total: AtomicU64::new(0),
             batches_total: AtomicU64::new(0),
+            active: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Whether `r` may run right now on the calling thread instead of waiting for a worker: the
+    /// model is fast (recent runs under `max_us`), does not batch, and nothing else is queued or
+    /// running on this device (so running it now reorders nothing).
+    pub fn can_run_inline(&self, r: &RunRequest, max_us: u64) -> bool {
+        let recent = r.model.stats.recent_us.load(Relaxed);
+        max_us > 0
+            && recent > 0
+            && recent <= max_us
+            && r.model.spec.batchsize == 0
+            && self.active.load(Relaxed) == 0
+            && self.state.lock().requests.is_empty()
+    }
+
+    /// A one-request batch for running inline (counted as active like any other).
+    pub fn inline_batch(&self, r: RunRequest) -> Batch {
+        self.queued_total.fetch_add(1, Relaxed);
+        self.batches_total.fetch_add(1, Relaxed);
+        let model = r.model.clone();
+        Batch { model, requests: vec![r], started: Instant::now(), _active: ActiveGuard::new(&self.active) }
     }
 
     pub fn push(&self, r: RunRequest) {
@@ -110,7 +135,8 @@ impl RunQueue {
                     drop(st);
                     self.batches_total.fetch_add(1, Relaxed);
                     let model = taken[0].model.clone();
-                    return Some(Batch { model, requests: taken, started: Instant::now() });
+                    let guard = ActiveGuard::new(&self.active);
+                    return Some(Batch { model, requests: taken, started: Instant::now(), _active: guard });
                 }
                 Pick::Wait(Some(t)) => {
                     let _ = self.cv.wait_until(&mut st, t.max(now + Duration::from_micros(100)));
