@@ -74,12 +74,18 @@ class Device:
 
 @dataclass(frozen=True)
 class Options:
-    """Framework settings from the server options (0 = framework default)."""
+    """Framework settings from the server options. INTRA_OP_PARALLELISM 0 means one thread per
+    run (a server's parallelism comes from concurrent requests and THREADS_PER_QUEUE workers);
+    INTER_OP_PARALLELISM 0 means the framework's default."""
 
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     model_execution_timeout_ms: int = 5000
     backend_memory_limit_mb: int = 0
+
+    @property
+    def intra_threads(self) -> int:
+        return self.intra_op_parallelism if self.intra_op_parallelism > 0 else 1
 
 
 class LoadedModel(Protocol):

@@ -113,8 +113,10 @@ class OnnxBackend:
     def load(self, blob: Any, device: Device, inputs: list[str], outputs: list[str]) -> OnnxModel:
         so = ort.SessionOptions()
         so.log_severity_level = 3
-        if self.options.intra_op_parallelism > 0:
-            so.intra_op_num_threads = self.options.intra_op_parallelism
+        so.intra_op_num_threads = self.options.intra_threads
+        if self.options.intra_threads == 1:
+            # no pool threads to spin: they would compete with the event loop for the cores
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.options.inter_op_parallelism > 0:
             so.inter_op_num_threads = self.options.inter_op_parallelism
             so.execution_mode = ort.ExecutionMode.ORT_PARALLEL

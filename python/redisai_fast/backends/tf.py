@@ -87,7 +87,7 @@ class TfBackend:
             except (KeyError, ValueError) as exc:
                 raise BackendError(f'ERR Output node named "{name}" not found in TF graph') from exc
         config = tf1.ConfigProto(
-            intra_op_parallelism_threads=self.options.intra_op_parallelism,
+            intra_op_parallelism_threads=self.options.intra_threads,
             inter_op_parallelism_threads=self.options.inter_op_parallelism,
             allow_soft_placement=False,
         )

@@ -66,7 +66,7 @@ class TfliteBackend:
     def load(self, blob: Any, device: Device, inputs: list[str], outputs: list[str]) -> TfliteModel:
         if device.is_gpu:
             raise BackendError("ERR the TFLITE backend runs on CPU only")
-        threads = self.options.intra_op_parallelism or None
+        threads = self.options.intra_threads
         try:
             interp = litert.Interpreter(model_content=bytes(blob), num_threads=threads)
             interp.allocate_tensors()

@@ -19,8 +19,7 @@ def set_threads(options: Options) -> None:
     if _threads_set:
         return
     _threads_set = True
-    if options.intra_op_parallelism > 0:
-        torch.set_num_threads(options.intra_op_parallelism)
+    torch.set_num_threads(options.intra_threads)
     if options.inter_op_parallelism > 0:
         try:
             torch.set_num_interop_threads(options.inter_op_parallelism)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 
@@ -95,8 +96,18 @@ class App:
         self.stopping.set()
 
 
+def pin_framework_threads(intra_op: int) -> None:
+    """Caps the frameworks' OpenMP/MKL pools before any of them is imported: a server runs many
+    requests at once, and MKL's per-calling-thread pools made a small TorchScript MLP 15x slower
+    when called from a worker thread (345 µs instead of 20 µs per run on a 2-core machine)."""
+    n = str(intra_op if intra_op > 0 else 1)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, n)
+
+
 def run(options: list[tuple[str, str]]) -> int:
     """Starts the server and blocks until it is shut down. Returns the process exit code."""
     app = App(options)
+    pin_framework_threads(int(app.core.config_get("intra_op_parallelism") or 0))
     uvloop.run(app.serve())
     return 0

@@ -52,16 +52,9 @@ class Executor:
             t.join(timeout)
 
     def _worker(self, queue: Any) -> None:
+        # batch.run() calls the model or script and completes the batch; errors become replies
         while (batch := queue.next_batch()) is not None:
-            try:
-                outputs = batch.handle.run(batch.inputs())
-            except BackendError as exc:
-                batch.fail(exc.message)
-            except Exception as exc:  # a framework or adapter bug must not kill the worker
-                log.exception("model run failed")
-                batch.fail(f"ERR {clean_message(exc)}")
-            else:
-                batch.complete(outputs)
+            batch.run()
 
     def _loader(self) -> None:
         while (job := self.core.next_host_job()) is not None:
@@ -71,6 +64,14 @@ class Executor:
                     model = backend.load(job.blob, Device.parse(job.device), job.inputs, job.outputs)
                     self.ensure_queue(job.queue)
                     job.done_model(model, list(model.input_names), list(model.output_names))
+                elif job.kind == "compile_script":
+                    self.registry.get("TORCH")  # scripts need the TORCH backend (and its version in INFO)
+                    from redisai_fast import scripts
+
+                    scripts.bind(self.core)
+                    compiled = scripts.compile_script(job.source, Device.parse(job.device), job.entry_points)
+                    self.ensure_queue(job.queue)
+                    job.done_script(compiled)
                 else:
                     self.registry.load_from_path(job.backend, job.path, self.backends_path)
                     job.done()

@@ -68,6 +68,8 @@ pub struct Server {
     /// Text lines the host adds to INFO (e.g. the `ai` section), keyed by section name.
     pub extra_info: RwLock<BTreeMap<String, String>>,
     pub exec: Exec,
+    /// The client identity server-side code (scripts) runs commands as.
+    pub internal_client: Arc<ClientInfo>,
     /// Framework versions of the backends loaded so far (INFO ai), e.g. "TORCH" -> "2.15.0".
     pub backend_versions: RwLock<BTreeMap<String, String>>,
 }
@@ -98,6 +100,21 @@ impl Server {
             allocated,
             extra_info: RwLock::new(BTreeMap::new()),
             exec: Exec::default(),
+            internal_client: Arc::new(ClientInfo {
+                id: 0,
+                addr: "internal".into(),
+                laddr: "internal".into(),
+                created_ms: now_ms(),
+                last_ms: AtomicU64::new(0),
+                name: Mutex::new("script".into()),
+                lib_name: Mutex::new(String::new()),
+                lib_ver: Mutex::new(String::new()),
+                last_cmd: Mutex::new("NULL"),
+                resp: AtomicU64::new(2),
+                in_multi: AtomicBool::new(false),
+                blocked: AtomicBool::new(false),
+                qbuf: AtomicU64::new(0),
+            }),
             backend_versions: RwLock::new(BTreeMap::new()),
         })
     }

@@ -158,6 +158,57 @@ fn flag_multi_error(client: &mut ClientState) {
     }
 }
 
+/// Runs one command for server-side code (`redis.execute` in a script) through the same path as
+/// a network client's, and gives back its reply. Commands that would block, open transactions
+/// or change connection state are refused.
+pub fn execute_internal(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<crate::resp::decode::RespValue, String> {
+    use crate::resp::decode::{decode, RespValue};
+    let name = argv.first().map(|a| String::from_utf8_lossy(a).to_uppercase()).unwrap_or_default();
+    let spec = lookup(argv.first().map_or(&b""[..], |a| a.as_slice()));
+    if let Some(spec) = spec {
+        if spec.has(flags::AI_RUN) {
+            return Err(format!("ERR {name} cannot be called from a script; use redisAI.model_execute"));
+        }
+        if spec.has(flags::NOSCRIPT) {
+            return Err(format!("ERR This Redis command is not allowed from script: {name}"));
+        }
+    }
+    let mut client = ClientState {
+        info: server.internal_client.clone(),
+        cancel: Default::default(),
+        authenticated: true,
+        multi: None,
+        watched: Vec::new(),
+        close_after_reply: false,
+    };
+    let mut out = Out::new(false);
+    let mut items: Vec<crate::resp::Arg> = argv.into_iter().map(crate::resp::Arg::Inline).collect();
+    let mut args = Args::new(&[], &mut items);
+    match try_run_internal(server, &mut client, &mut out, &mut args) {
+        Err(e) => Err(e.0),
+        Ok(()) => {
+            let bytes = out.to_vec();
+            match decode(&bytes) {
+                Some((RespValue::Error(e), _)) => Err(e),
+                Some((v, _)) => Ok(v),
+                None => Err("ERR internal: unreadable reply".into()),
+            }
+        }
+    }
+}
+
+fn try_run_internal(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<(), CmdError> {
+    let Some(spec) = lookup(args.get(0)) else { return Err(unknown_command(args)) };
+    if !spec.arity_ok(args.len()) {
+        return Err(CmdError::arity(spec.name));
+    }
+    server.stats.commands_processed.fetch_add(1, Relaxed);
+    let mut ks = server.ks.lock();
+    // in_exec: a handler that would block (model loads, runs) refuses instead
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: true };
+    (spec.run)(&mut ctx, args)
+}
+
 /// Runs the commands queued by MULTI (EXEC), with the keyspace already locked by the caller.
 pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
     ctx.out.array(multi.queued.len());

@@ -9,7 +9,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use redisai_core::ai::{Model, ModelSpec};
-use redisai_core::exec::{Batch, HostJob, LoadedModel, RunQueue};
+use redisai_core::exec::{Batch, HostJob, LoadedModel, RunQueue, Work};
 use redisai_core::tensor::{DType, Tensor, TensorInit};
 
 use crate::shared_view::SharedView;
@@ -18,11 +18,32 @@ use crate::tensor_view::{tensor_from_py, TensorView};
 /// A model's framework object (what a backend adapter's `load` returned).
 pub struct PyHandle(pub Py<PyAny>);
 
-pub fn handle_of(model: &Model) -> PyResult<Py<PyAny>> {
-    let any: &(dyn Any + Send + Sync) = &*model.handle;
+fn py_handle(py: Python<'_>, handle: &Arc<dyn Any + Send + Sync>) -> PyResult<Py<PyAny>> {
+    let any: &(dyn Any + Send + Sync) = &**handle;
     match any.downcast_ref::<PyHandle>() {
-        Some(h) => Python::attach(|py| Ok(h.0.clone_ref(py))),
-        None => Err(PyRuntimeError::new_err("model has no Python handle")),
+        Some(h) => Ok(h.0.clone_ref(py)),
+        None => Err(PyRuntimeError::new_err("no Python handle")),
+    }
+}
+
+pub fn handle_of(py: Python<'_>, model: &Model) -> PyResult<Py<PyAny>> {
+    py_handle(py, &model.handle)
+}
+
+/// The framework object a batch runs: a model's, or the compiled script's.
+fn work_handle(py: Python<'_>, work: &Work) -> PyResult<Py<PyAny>> {
+    match work {
+        Work::Model(m) => handle_of(py, m),
+        Work::Script(c) => py_handle(py, &c.script.handle),
+    }
+}
+
+/// Calls what a batch runs: `model.run(inputs)` or `script.call(function, inputs, keys, args, n_outputs)`.
+fn call_work<'py>(py: Python<'py>, work: &Work, inputs: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
+    let handle = work_handle(py, work)?;
+    match work {
+        Work::Model(_) => handle.bind(py).call_method1("run", (inputs,)),
+        Work::Script(c) => handle.bind(py).call_method1("call", (c.function.as_str(), inputs, c.keys.clone(), c.args.clone(), c.n_outputs)),
     }
 }
 
@@ -71,15 +92,10 @@ impl PyBatch {
 
 #[pymethods]
 impl PyBatch {
-    /// The framework model (from the backend adapter's `load`).
+    /// "model" or "script".
     #[getter]
-    fn handle(&self) -> PyResult<Py<PyAny>> {
-        self.with(|b| handle_of(&b.model))
-    }
-
-    #[getter]
-    fn backend(&self) -> PyResult<&'static str> {
-        self.with(|b| Ok(b.model.spec.backend.name()))
+    fn kind(&self) -> PyResult<&'static str> {
+        self.with(|b| Ok(if matches!(b.work(), Work::Model(_)) { "model" } else { "script" }))
     }
 
     /// Number of client requests in the batch.
@@ -95,16 +111,10 @@ impl PyBatch {
         PyList::new(py, views)
     }
 
-    /// Hands the outputs (arrays with the buffer protocol) back to the requests. Runs with the
-    /// GIL held: giving it up here would only add a hand-off (nothing below waits for the GIL).
-    fn complete(&self, py: Python<'_>, outputs: Vec<Bound<'_, PyAny>>) -> PyResult<()> {
-        finish(py, self.take()?, outputs.iter().map(tensor_from_py).collect());
-        Ok(())
-    }
-
-    /// Every request of the batch gets this error.
-    fn fail(&self, message: String) -> PyResult<()> {
-        self.take()?.fail(message);
+    /// Runs the batch on this thread and hands the outputs (or the error) to its requests. Runs
+    /// with the GIL held: giving it up here would only add a hand-off.
+    fn run(&self, py: Python<'_>) -> PyResult<()> {
+        run_batch(py, self.take()?);
         Ok(())
     }
 }
@@ -125,13 +135,13 @@ fn error_message(py: Python<'_>, e: &PyErr) -> String {
     format!("ERR {v}")
 }
 
-/// Runs a batch on the calling thread (the inline path): `handle.run(inputs)`, then completion.
+/// Runs a batch on the calling thread (a worker, or the event loop for the inline path), then
+/// completes its requests.
 pub fn run_batch(py: Python<'_>, batch: Batch) {
     let run = (|| -> PyResult<Bound<'_, PyAny>> {
-        let handle = handle_of(&batch.model)?;
         let tensors = batch.inputs().map_err(PyRuntimeError::new_err)?;
         let views = PyList::new(py, tensors.into_iter().map(TensorView::new))?;
-        handle.bind(py).call_method1("run", (views,))
+        call_work(py, batch.work(), views)
     })();
     match run {
         Ok(out) => {
@@ -139,6 +149,54 @@ pub fn run_batch(py: Python<'_>, batch: Batch) {
             finish(py, batch, tensors);
         }
         Err(e) => batch.fail(error_message(py, &e)),
+    }
+}
+
+/// `redisAI.model_execute` from a script: runs the model now, on this thread (the script already
+/// occupies a worker; queueing behind itself could never finish).
+pub fn model_execute_now(
+    py: Python<'_>,
+    server: &redisai_core::server::Server,
+    key: &[u8],
+    inputs: Vec<Bound<'_, PyAny>>,
+    n_outputs: usize,
+) -> PyResult<Vec<TensorView>> {
+    use redisai_core::exec::{RunOutcome, RunRequest};
+    use redisai_core::keyspace::Value;
+    let model = {
+        let mut ks = server.ks.lock();
+        match ks.get(key, redisai_core::server::now_ms()) {
+            Some(Value::Model(m)) => m.clone(),
+            Some(_) => return Err(PyRuntimeError::new_err("WRONGTYPE Operation against a key holding the wrong kind of value")),
+            None => return Err(PyRuntimeError::new_err("ERR model key is empty")),
+        }
+    };
+    if inputs.len() != model.ninputs() {
+        return Err(PyRuntimeError::new_err(format!("ERR Expected {} inputs but got {}", model.ninputs(), inputs.len())));
+    }
+    if let Some(n) = model.noutputs() {
+        if n != n_outputs {
+            return Err(PyRuntimeError::new_err(format!("ERR Expected {n} outputs but got {n_outputs}")));
+        }
+    }
+    let tensors = inputs.iter().map(tensor_from_py).collect::<PyResult<Vec<_>>>()?;
+    let slot: Arc<Mutex<Option<RunOutcome>>> = Arc::new(Mutex::new(None));
+    let sink = slot.clone();
+    let (queue, _) = server.exec.queue(&model.spec.queue);
+    let request = RunRequest {
+        work: Work::Model(model),
+        inputs: tensors,
+        enqueued: std::time::Instant::now(),
+        deadline: None,
+        cancel: None,
+        done: Box::new(move |o| *sink.lock() = Some(o)),
+    };
+    run_batch(py, queue.inline_batch(request));
+    let outcome = slot.lock().take();
+    match outcome {
+        Some(RunOutcome::Ok(outs)) => Ok(outs.into_iter().map(TensorView::new).collect()),
+        Some(RunOutcome::Err(e)) => Err(PyRuntimeError::new_err(e)),
+        _ => Err(PyRuntimeError::new_err("ERR the model run did not complete")),
     }
 }
 
@@ -159,6 +217,13 @@ impl PyHostJob {
             _ => Err(PyRuntimeError::new_err("not a model job")),
         }
     }
+
+    fn script_spec<T>(&self, f: impl FnOnce(&redisai_core::ai::ScriptSpec) -> T) -> PyResult<T> {
+        match self.job.lock().as_ref() {
+            Some(HostJob::CompileScript { spec, .. }) => Ok(f(spec)),
+            _ => Err(PyRuntimeError::new_err("not a script job")),
+        }
+    }
 }
 
 #[pymethods]
@@ -168,6 +233,7 @@ impl PyHostJob {
     fn kind(&self) -> PyResult<&'static str> {
         match self.job.lock().as_ref() {
             Some(HostJob::LoadModel { .. }) => Ok("load_model"),
+            Some(HostJob::CompileScript { .. }) => Ok("compile_script"),
             Some(HostJob::LoadBackend { .. }) => Ok("load_backend"),
             None => Err(PyRuntimeError::new_err("job already finished")),
         }
@@ -178,6 +244,7 @@ impl PyHostJob {
         match self.job.lock().as_ref() {
             Some(HostJob::LoadModel { spec, .. }) => Ok(spec.backend.name().to_string()),
             Some(HostJob::LoadBackend { backend, .. }) => Ok(backend.clone()),
+            Some(HostJob::CompileScript { .. }) => Ok("TORCH".into()),
             None => Err(PyRuntimeError::new_err("job already finished")),
         }
     }
@@ -193,13 +260,37 @@ impl PyHostJob {
     /// Device as given (e.g. "gpu:1").
     #[getter]
     fn device(&self) -> PyResult<String> {
-        self.spec(|s| s.device.clone())
+        self.spec(|s| s.device.clone()).or_else(|_| self.script_spec(|s| s.device.clone()))
     }
 
     /// Upper-case run-queue name (e.g. "GPU:1").
     #[getter]
     fn queue(&self) -> PyResult<String> {
-        self.spec(|s| s.queue.clone())
+        self.spec(|s| s.queue.clone()).or_else(|_| self.script_spec(|s| s.queue.clone()))
+    }
+
+    /// Script jobs: the TorchScript source.
+    #[getter]
+    fn source(&self) -> PyResult<String> {
+        self.script_spec(|s| s.source.clone())
+    }
+
+    /// Script jobs: the entry points to check.
+    #[getter]
+    fn entry_points(&self) -> PyResult<Vec<String>> {
+        self.script_spec(|s| s.entry_points.clone())
+    }
+
+    /// The script compiled: `handle` is what runs its functions.
+    fn done_script(&self, handle: Py<PyAny>, py: Python<'_>) -> PyResult<()> {
+        match self.job.lock().take() {
+            Some(HostJob::CompileScript { spec, done }) => {
+                let h: Arc<dyn Any + Send + Sync> = Arc::new(PyHandle(handle));
+                py.detach(move || done(spec, Ok(h)));
+                Ok(())
+            }
+            _ => Err(PyRuntimeError::new_err("not a pending script job")),
+        }
     }
 
     #[getter]
@@ -249,6 +340,7 @@ impl PyHostJob {
     fn fail(&self, message: String, py: Python<'_>) -> PyResult<()> {
         match self.job.lock().take() {
             Some(HostJob::LoadModel { spec, done }) => py.detach(move || done(spec, Err(message))),
+            Some(HostJob::CompileScript { spec, done }) => py.detach(move || done(spec, Err(message))),
             Some(HostJob::LoadBackend { done, .. }) => py.detach(move || done(Err(message))),
             None => return Err(PyRuntimeError::new_err("job already finished")),
         }

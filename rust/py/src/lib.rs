@@ -111,6 +111,21 @@ impl PyServer {
         self.inner.backend_versions.write().insert(backend.to_string(), version.to_string());
     }
 
+    /// Runs a command for server-side code (`redis.execute` in scripts) and returns its reply as
+    /// Python values: str for status and bulk replies, int, None, lists. Errors raise RuntimeError.
+    fn execute<'py>(&self, py: Python<'py>, argv: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyAny>> {
+        match redisai_core::session::execute_internal(&self.inner, argv) {
+            Ok(v) => resp_to_py(py, v),
+            Err(e) => Err(pyo3::exceptions::PyRuntimeError::new_err(e)),
+        }
+    }
+
+    /// Runs a stored model on the calling thread for a script (`redisAI.model_execute`): same
+    /// lookup, checks, adapter and AI.INFO accounting as AI.MODELEXECUTE.
+    fn model_execute(&self, py: Python<'_>, key: Vec<u8>, inputs: Vec<Bound<'_, PyAny>>, n_outputs: usize) -> PyResult<Vec<TensorView>> {
+        exec::model_execute_now(py, &self.inner, &key, inputs, n_outputs)
+    }
+
     /// Sets an option as at start-up (the host fills defaults it computes, e.g. BACKENDSPATH).
     fn set_option(&self, name: &str, value: &str) -> PyResult<()> {
         self.inner.config.write().set(name, value, true).map_err(|_| PyValueError::new_err(format!("bad option {name}")))
@@ -149,6 +164,25 @@ impl PyServer {
     fn client_count(&self) -> usize {
         self.inner.client_count()
     }
+}
+
+fn resp_to_py(py: Python<'_>, v: redisai_core::resp::decode::RespValue) -> PyResult<Bound<'_, PyAny>> {
+    use pyo3::IntoPyObjectExt;
+    use redisai_core::resp::decode::RespValue;
+    Ok(match v {
+        RespValue::Simple(s) => s.into_bound_py_any(py)?,
+        RespValue::Bulk(b) => String::from_utf8_lossy(&b).into_owned().into_bound_py_any(py)?,
+        RespValue::Int(i) => i.into_bound_py_any(py)?,
+        RespValue::Null => py.None().into_bound(py),
+        RespValue::Error(e) => return Err(pyo3::exceptions::PyRuntimeError::new_err(e)),
+        RespValue::Array(items) => {
+            let list = pyo3::types::PyList::empty(py);
+            for it in items {
+                list.append(resp_to_py(py, it)?)?;
+            }
+            list.into_any()
+        }
+    })
 }
 
 /// Bytes currently allocated by the Rust core.

@@ -1,8 +1,10 @@
 //! RedisAI's AI objects that are not tensors: backends, devices, models (and their run
 //! statistics). Frameworks live in Python; a model here holds an opaque handle to the loaded one.
 pub mod model;
+pub mod script;
 
 pub use model::{Model, ModelSpec, RunStats};
+pub use script::{Script, ScriptSpec};
 
 use crate::error::{CmdError, CmdResult};
 

@@ -14,11 +14,17 @@ pub fn info(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         return Err(CmdError::arity(ctx.spec.name));
     }
     let key = args.get(1).to_vec();
-    let model = match ctx.ks.get(&key, ctx.now) {
-        Some(Value::Model(m)) => m.clone(),
+    let value = ctx.ks.get(&key, ctx.now);
+    let (kind, backend, device, tag, stats, samples): (&str, &str, String, Vec<u8>, _, Option<i64>) = match value {
+        Some(Value::Model(m)) => {
+            use std::sync::atomic::Ordering::Relaxed;
+            let samples = m.stats.samples.load(Relaxed) as i64;
+            ("MODEL", m.spec.backend.name(), m.spec.device.clone(), m.spec.tag.clone(), StatsOf::Model(m.clone()), Some(samples))
+        }
+        Some(Value::Script(s)) => ("SCRIPT", "TORCH", s.spec.device.clone(), s.spec.tag.clone(), StatsOf::Script(s.clone()), None),
         _ => return Err(CmdError::err("cannot find run info for key")),
     };
-    let stats = &model.stats;
+    let stats = stats.get();
     if args.len() == 3 && is(args.get(2), "RESETSTAT") {
         stats.reset();
         ctx.out.ok();
@@ -30,22 +36,38 @@ pub fn info(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     out.bulk_str("key");
     out.bulk(&key);
     out.bulk_str("type");
-    out.bulk_str("MODEL");
+    out.bulk_str(kind);
     out.bulk_str("backend");
-    out.bulk_str(model.spec.backend.name());
+    out.bulk_str(backend);
     out.bulk_str("device");
-    out.bulk_str(&model.spec.device);
+    out.bulk_str(&device);
     out.bulk_str("tag");
-    out.bulk(&model.spec.tag);
+    out.bulk(&tag);
     out.bulk_str("duration");
     out.int(stats.duration_us.load(Relaxed) as i64);
     out.bulk_str("samples");
-    out.int(stats.samples.load(Relaxed) as i64);
+    // scripts have no batch dimension: RedisAI reports -1
+    out.int(samples.unwrap_or(-1));
     out.bulk_str("calls");
     out.int(stats.calls.load(Relaxed) as i64);
     out.bulk_str("errors");
     out.int(stats.errors.load(Relaxed) as i64);
     Ok(())
+}
+
+/// Keeps the model or script alive while its statistics are read.
+enum StatsOf {
+    Model(std::sync::Arc<crate::ai::Model>),
+    Script(std::sync::Arc<crate::ai::Script>),
+}
+
+impl StatsOf {
+    fn get(&self) -> &crate::ai::RunStats {
+        match self {
+            StatsOf::Model(m) => &m.stats,
+            StatsOf::Script(s) => &s.stats,
+        }
+    }
 }
 
 /// AI.CONFIG BACKENDSPATH <path> | LOADBACKEND <backend> <path> | MODEL_CHUNK_SIZE <n> | GET <name>

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::Ctx;
 use crate::ai::Model;
 use crate::error::{CmdError, CmdResult};
-use crate::exec::{RunOutcome, RunRequest};
+use crate::exec::{RunOutcome, RunRequest, Work};
 use crate::keyspace::Value;
 use crate::num::{parse_f64, parse_i64};
 use crate::resp::{Out, Reply};
@@ -84,7 +84,11 @@ pub fn finish_single_run(server: &Server, client: u64, output_keys: &[Vec<u8>], 
         RunOutcome::Err(msg) => error_reply(&msg),
         RunOutcome::Ok(outputs) => {
             if outputs.len() < output_keys.len() {
-                error_reply("ERR Model did not generate the expected number of outputs")
+                error_reply(&format!(
+                    "ERR the run returned {} outputs but {} were expected",
+                    outputs.len(),
+                    output_keys.len()
+                ))
             } else {
                 let mut ks = server.ks.lock();
                 let now = now_ms();
@@ -109,21 +113,28 @@ pub fn finish_single_run(server: &Server, client: u64, output_keys: &[Vec<u8>], 
 pub fn ensure_can_block(ctx: &Ctx) -> CmdResult {
     if ctx.in_exec {
         return Err(CmdError::err(format!(
-            "{} cannot run inside MULTI: it completes in the background; send it outside the transaction",
+            "{} cannot run inside MULTI or a script: it completes in the background",
             ctx.spec.name.to_uppercase()
         )));
     }
     Ok(())
 }
 
-/// Queues a model run for the calling client, which blocks until it completes.
+/// Prepares a model run for the calling client, which blocks until it completes.
 pub fn queue_model_run(ctx: &mut Ctx, model: Arc<Model>, inputs: Vec<Tensor>, outputs: Vec<Vec<u8>>, timeout_ms: Option<u64>) {
+    let queue = model.spec.queue.clone();
+    queue_run(ctx, &queue, Work::Model(model), inputs, outputs, timeout_ms);
+}
+
+/// Prepares a run (model or script) on `queue`; its outputs go to `outputs` and the client gets
+/// `+OK`, the error or `+TIMEDOUT`.
+pub fn queue_run(ctx: &mut Ctx, queue: &str, work: Work, inputs: Vec<Tensor>, outputs: Vec<Vec<u8>>, timeout_ms: Option<u64>) {
     let server = ctx.server.clone();
     let client = ctx.client.info.id;
     let now = Instant::now();
-    let (queue, _) = ctx.server.exec.queue(&model.spec.queue);
+    let (queue, _) = ctx.server.exec.queue(queue);
     let request = RunRequest {
-        model,
+        work,
         inputs,
         enqueued: now,
         deadline: timeout_ms.map(|ms| now + Duration::from_millis(ms)),

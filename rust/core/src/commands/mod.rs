@@ -7,6 +7,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod model;
+pub mod script;
 pub mod server;
 pub mod strings;
 pub mod table;
@@ -36,6 +37,8 @@ pub mod flags {
     pub const AI_RUN: u32 = 1 << 7;
     pub const LOADING: u32 = 1 << 8;
     pub const STALE: u32 = 1 << 9;
+    /// Cannot be called from a script (`redis.execute`): connection state, transactions, admin.
+    pub const NOSCRIPT: u32 = 1 << 10;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -47,6 +50,7 @@ pub mod flags {
         (FAST, "fast"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (NOSCRIPT, "noscript"),
     ];
 }
 

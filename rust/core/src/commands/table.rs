@@ -1,7 +1,7 @@
 //! THE command table: every command the server answers, with its arity, flags, key positions
 //! and handler. To find where a command is handled, find its name here.
 use super::flags::*;
-use super::{ai_admin, hashes, keys, lists, model, server, strings, tensor, transactions, CommandSpec};
+use super::{ai_admin, hashes, keys, lists, model, script, server, strings, tensor, transactions, CommandSpec};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal, $run:path) => {
@@ -23,22 +23,22 @@ pub static COMMANDS: &[CommandSpec] = &[
     // connection
     cmd!("ping", -1, FAST | STALE, 0, 0, 0, "connection", "Returns the server's liveliness response.", server::ping),
     cmd!("echo", 2, FAST, 0, 0, 0, "connection", "Returns the given string.", server::echo),
-    cmd!("hello", -1, NOAUTH | FAST | NOMULTI | STALE, 0, 0, 0, "connection", "Handshakes with the server.", server::hello),
-    cmd!("auth", -2, NOAUTH | FAST | NOMULTI | STALE, 0, 0, 0, "connection", "Authenticates the connection.", server::auth),
+    cmd!("hello", -1, NOAUTH | FAST | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "connection", "Handshakes with the server.", server::hello),
+    cmd!("auth", -2, NOAUTH | FAST | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "connection", "Authenticates the connection.", server::auth),
     cmd!("select", 2, FAST, 0, 0, 0, "connection", "Changes the selected database (only 0 exists).", server::select),
-    cmd!("quit", -1, NOAUTH | FAST | NOMULTI | STALE, 0, 0, 0, "connection", "Closes the connection.", server::quit),
-    cmd!("reset", 1, NOAUTH | FAST | NOMULTI | STALE, 0, 0, 0, "connection", "Resets the connection.", server::reset),
-    cmd!("client", -2, ADMIN | NOMULTI | STALE, 0, 0, 0, "connection", "Connection management (ID, SETNAME, GETNAME, SETINFO, LIST, INFO).", server::client),
+    cmd!("quit", -1, NOAUTH | FAST | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "connection", "Closes the connection.", server::quit),
+    cmd!("reset", 1, NOAUTH | FAST | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "connection", "Resets the connection.", server::reset),
+    cmd!("client", -2, ADMIN | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "connection", "Connection management (ID, SETNAME, GETNAME, SETINFO, LIST, INFO).", server::client),
     // server
     cmd!("command", -1, LOADING | STALE, 0, 0, 0, "server", "Returns detailed information about commands.", server::command),
     cmd!("info", -1, LOADING | STALE, 0, 0, 0, "server", "Returns information and statistics about the server.", server::info),
-    cmd!("config", -2, ADMIN | NOMULTI | STALE, 0, 0, 0, "server", "Gets or sets configuration parameters.", server::config),
+    cmd!("config", -2, ADMIN | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "server", "Gets or sets configuration parameters.", server::config),
     cmd!("dbsize", 1, READONLY | FAST, 0, 0, 0, "server", "Returns the number of keys.", server::dbsize),
     cmd!("flushdb", -1, WRITE, 0, 0, 0, "server", "Removes all keys.", server::flush),
     cmd!("flushall", -1, WRITE, 0, 0, 0, "server", "Removes all keys.", server::flush),
     cmd!("time", 1, FAST | STALE, 0, 0, 0, "server", "Returns the server time.", server::time),
-    cmd!("shutdown", -1, ADMIN | NOMULTI | STALE, 0, 0, 0, "server", "Stops the server.", server::shutdown),
-    cmd!("module", -2, ADMIN | NOMULTI, 0, 0, 0, "server", "Lists modules (RedisAI is built in as 'ai').", server::module),
+    cmd!("shutdown", -1, ADMIN | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "server", "Stops the server.", server::shutdown),
+    cmd!("module", -2, ADMIN | NOMULTI | NOSCRIPT, 0, 0, 0, "server", "Lists modules (RedisAI is built in as 'ai').", server::module),
     // generic keys
     cmd!("exists", -2, READONLY | FAST, 1, -1, 1, "generic", "Determines whether keys exist.", keys::exists),
     cmd!("del", -2, WRITE, 1, -1, 1, "generic", "Deletes keys.", keys::del),
@@ -110,11 +110,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("ltrim", 4, WRITE, 1, 1, 1, "list", "Trims a list to a range.", lists::ltrim),
     cmd!("lpos", -3, READONLY, 1, 1, 1, "list", "Returns the positions of matching elements.", lists::lpos),
     // transactions
-    cmd!("multi", 1, FAST | NOMULTI, 0, 0, 0, "transactions", "Starts a transaction.", transactions::multi),
-    cmd!("exec", 1, NOMULTI, 0, 0, 0, "transactions", "Executes the queued commands.", transactions::exec),
-    cmd!("discard", 1, FAST | NOMULTI, 0, 0, 0, "transactions", "Discards the queued commands.", transactions::discard),
-    cmd!("watch", -2, FAST | NOMULTI, 1, -1, 1, "transactions", "Watches keys for EXEC.", transactions::watch),
-    cmd!("unwatch", 1, FAST | NOMULTI, 0, 0, 0, "transactions", "Forgets all watched keys.", transactions::unwatch),
+    cmd!("multi", 1, FAST | NOMULTI | NOSCRIPT, 0, 0, 0, "transactions", "Starts a transaction.", transactions::multi),
+    cmd!("exec", 1, NOMULTI | NOSCRIPT, 0, 0, 0, "transactions", "Executes the queued commands.", transactions::exec),
+    cmd!("discard", 1, FAST | NOMULTI | NOSCRIPT, 0, 0, 0, "transactions", "Discards the queued commands.", transactions::discard),
+    cmd!("watch", -2, FAST | NOMULTI | NOSCRIPT, 1, -1, 1, "transactions", "Watches keys for EXEC.", transactions::watch),
+    cmd!("unwatch", 1, FAST | NOMULTI | NOSCRIPT, 0, 0, 0, "transactions", "Forgets all watched keys.", transactions::unwatch),
     // RedisAI tensors
     cmd!("ai.tensorset", -4, WRITE | DENYOOM, 1, 1, 1, "ai", "Stores a tensor.", tensor::tensorset),
     cmd!("ai.tensorget", -2, READONLY, 1, 1, 1, "ai", "Returns a tensor's metadata, blob or values.", tensor::tensorget),
@@ -126,6 +126,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("ai.modelexecute", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a model.", model::modelexecute),
     cmd!("ai.modelrun", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a model (deprecated form of AI.MODELEXECUTE).", model::modelrun),
     cmd!("ai._modelscan", 1, READONLY, 0, 0, 0, "ai", "Lists models and their tags (experimental).", model::modelscan),
+    // RedisAI scripts
+    cmd!("ai.scriptset", -1, WRITE | DENYOOM, 1, 1, 1, "ai", "Stores a TorchScript script (deprecated form of AI.SCRIPTSTORE).", script::scriptset),
+    cmd!("ai.scriptstore", -8, WRITE | DENYOOM, 1, 1, 1, "ai", "Stores a TorchScript script with its entry points.", script::scriptstore),
+    cmd!("ai.scriptget", -2, READONLY, 1, 1, 1, "ai", "Returns a script's metadata and source.", script::scriptget),
+    cmd!("ai.scriptdel", 2, WRITE, 1, 1, 1, "ai", "Deletes a script.", script::scriptdel),
+    cmd!("ai.scriptrun", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a script function (deprecated form of AI.SCRIPTEXECUTE).", script::scriptrun),
+    cmd!("ai.scriptexecute", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a script function.", script::scriptexecute),
+    cmd!("ai._scriptscan", 1, READONLY, 0, 0, 0, "ai", "Lists scripts and their tags (experimental).", script::scriptscan),
     cmd!("ai.info", -2, READONLY, 1, 1, 1, "ai", "Returns a model's or script's run statistics.", ai_admin::info),
-    cmd!("ai.config", -2, WRITE, 0, 0, 0, "ai", "Sets RedisAI options and loads backends.", ai_admin::config),
+    cmd!("ai.config", -2, WRITE | NOSCRIPT, 0, 0, 0, "ai", "Sets RedisAI options and loads backends.", ai_admin::config),
 ];

@@ -1,11 +1,12 @@
-//! Run requests, and batches of them: concatenating compatible inputs along dimension 0, running
-//! once, and splitting the outputs back to each request (with AI.INFO accounting).
+//! Run requests (a model run or a script call), and batches of them: concatenating compatible
+//! model inputs along dimension 0, running once, and splitting the outputs back to each request
+//! (with AI.INFO accounting).
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::CancelFlag;
-use crate::ai::Model;
+use crate::ai::{Model, RunStats, Script};
 use crate::tensor::buffer::AlignedBuf;
 use crate::tensor::{DType, Tensor};
 
@@ -18,9 +19,42 @@ pub enum RunOutcome {
     Cancelled,
 }
 
-/// One MODELEXECUTE-like request waiting in a run queue.
+/// A call of one function of a stored script.
+pub struct ScriptCall {
+    pub script: Arc<Script>,
+    pub function: String,
+    pub keys: Vec<String>,
+    pub args: Vec<String>,
+    /// OUTPUTS given: the function must return exactly this many tensors (0: not checked).
+    pub n_outputs: usize,
+}
+
+/// What a request runs.
+pub enum Work {
+    Model(Arc<Model>),
+    Script(ScriptCall),
+}
+
+impl Work {
+    pub fn stats(&self) -> &RunStats {
+        match self {
+            Work::Model(m) => &m.stats,
+            Work::Script(c) => &c.script.stats,
+        }
+    }
+
+    /// (BATCHSIZE, MINBATCHSIZE, MINBATCHTIMEOUT); scripts never batch.
+    pub fn batching(&self) -> (u64, u64, u64) {
+        match self {
+            Work::Model(m) => (m.spec.batchsize, m.spec.minbatchsize, m.spec.minbatchtimeout),
+            Work::Script(_) => (0, 0, 0),
+        }
+    }
+}
+
+/// One request waiting in a run queue.
 pub struct RunRequest {
-    pub model: Arc<Model>,
+    pub work: Work,
     pub inputs: Vec<Tensor>,
     pub enqueued: Instant,
     pub deadline: Option<Instant>,
@@ -41,7 +75,8 @@ impl RunRequest {
     /// Whether `other` can share a batch with this request: same model, same input dtypes and
     /// shapes except dimension 0, no STRING inputs.
     pub fn batches_with(&self, other: &RunRequest) -> bool {
-        Arc::ptr_eq(&self.model, &other.model)
+        let (Work::Model(a), Work::Model(b)) = (&self.work, &other.work) else { return false };
+        Arc::ptr_eq(a, b)
             && self.inputs.len() == other.inputs.len()
             && self.inputs.iter().zip(&other.inputs).all(|(a, b)| {
                 a.dtype() == b.dtype()
@@ -69,15 +104,19 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// Requests taken from a queue to run together.
+/// Requests taken from a queue to run together (several only for a batching model).
 pub struct Batch {
-    pub model: Arc<Model>,
     pub requests: Vec<RunRequest>,
     pub started: Instant,
     pub _active: ActiveGuard,
 }
 
 impl Batch {
+    /// What the batch runs (all its requests run the same thing).
+    pub fn work(&self) -> &Work {
+        &self.requests[0].work
+    }
+
     /// The inputs to give the framework: the request's own tensors, or the concatenation.
     pub fn inputs(&self) -> Result<Vec<Tensor>, String> {
         if self.requests.len() == 1 {
@@ -90,32 +129,36 @@ impl Batch {
     /// Hands each request its rows of `outputs` (and counts the run in AI.INFO).
     pub fn complete(self, outputs: Vec<Tensor>) {
         let micros = self.started.elapsed().as_micros() as u64;
-        let stats = &self.model.stats;
+        let stats = self.work().stats();
         stats.runs.fetch_add(1, Relaxed);
         stats.record_run_time(micros);
-        if let Some(n) = self.model.noutputs() {
-            if outputs.len() != n {
-                return self.fail_with("ERR Model did not generate the expected number of outputs".into(), micros);
+        if let Work::Model(m) = self.work() {
+            if m.noutputs().is_some_and(|n| outputs.len() != n) {
+                return self.fail("ERR Model did not generate the expected number of outputs".into());
             }
         }
         if self.requests.len() == 1 {
             let r = self.requests.into_iter().next().expect("one request");
-            let samples = outputs.first().and_then(|t| t.shape().first()).map_or(0, |&d| d as u64);
+            let stats = r.work.stats();
+            if matches!(r.work, Work::Model(_)) {
+                let samples = outputs.first().and_then(|t| t.shape().first()).map_or(0, |&d| d as u64);
+                stats.samples.fetch_add(samples, Relaxed);
+            }
             stats.calls.fetch_add(1, Relaxed);
-            stats.samples.fetch_add(samples, Relaxed);
             stats.duration_us.fetch_add(micros, Relaxed);
             (r.done)(RunOutcome::Ok(outputs));
             return;
         }
         let total: usize = self.requests.iter().map(|r| r.rows()).sum();
         if outputs.iter().any(|t| t.shape().first().map(|&d| d as usize) != Some(total)) {
-            return self.fail_with("ERR Model did not generate the expected batch size".into(), micros);
+            return self.fail("ERR Model did not generate the expected batch size".into());
         }
         let mut row = 0;
         for r in self.requests {
             let rows = r.rows();
             let mine: Result<Vec<Tensor>, String> = outputs.iter().map(|t| t.slice_rows(row, rows)).collect();
             row += rows;
+            let stats = r.work.stats();
             stats.calls.fetch_add(1, Relaxed);
             match mine {
                 Ok(v) => {
@@ -133,14 +176,10 @@ impl Batch {
 
     /// Every request of the batch gets `msg` (and counts as an error in AI.INFO).
     pub fn fail(self, msg: String) {
-        self.model.stats.runs.fetch_add(1, Relaxed);
-        self.fail_with(msg, 0);
-    }
-
-    fn fail_with(self, msg: String, _micros: u64) {
         for r in self.requests {
-            self.model.stats.calls.fetch_add(1, Relaxed);
-            self.model.stats.errors.fetch_add(1, Relaxed);
+            let stats = r.work.stats();
+            stats.calls.fetch_add(1, Relaxed);
+            stats.errors.fetch_add(1, Relaxed);
             (r.done)(RunOutcome::Err(msg.clone()));
         }
     }

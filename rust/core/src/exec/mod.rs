@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-pub use batch::{Batch, RunOutcome, RunRequest};
+pub use batch::{Batch, RunOutcome, RunRequest, ScriptCall, Work};
 pub use queue::RunQueue;
 
 /// Marks a client gone: queued work for it is dropped instead of run.
@@ -78,6 +78,11 @@ pub enum HostJob {
         spec: crate::ai::ModelSpec,
         /// Gets the spec back with the result, to build the stored model.
         done: Box<dyn FnOnce(crate::ai::ModelSpec, Result<LoadedModel, String>) + Send>,
+    },
+    /// Compile a TorchScript script (checking its entry points).
+    CompileScript {
+        spec: crate::ai::ScriptSpec,
+        done: Box<dyn FnOnce(crate::ai::ScriptSpec, Result<Arc<dyn std::any::Any + Send + Sync>, String>) + Send>,
     },
     /// Load a backend adapter (AI.CONFIG LOADBACKEND).
     LoadBackend { backend: String, path: String, done: Box<dyn FnOnce(Result<(), String>) + Send> },

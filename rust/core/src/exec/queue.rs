@@ -49,11 +49,11 @@ impl RunQueue {
     /// model is fast (recent runs under `max_us`), does not batch, and nothing else is queued or
     /// running on this device (so running it now reorders nothing).
     pub fn can_run_inline(&self, r: &RunRequest, max_us: u64) -> bool {
-        let recent = r.model.stats.recent_us.load(Relaxed);
+        let recent = r.work.stats().recent_us.load(Relaxed);
         max_us > 0
             && recent > 0
             && recent <= max_us
-            && r.model.spec.batchsize == 0
+            && r.work.batching().0 == 0
             && self.active.load(Relaxed) == 0
             && self.state.lock().requests.is_empty()
     }
@@ -62,8 +62,7 @@ impl RunQueue {
     pub fn inline_batch(&self, r: RunRequest) -> Batch {
         self.queued_total.fetch_add(1, Relaxed);
         self.batches_total.fetch_add(1, Relaxed);
-        let model = r.model.clone();
-        Batch { model, requests: vec![r], started: Instant::now(), _active: ActiveGuard::new(&self.active) }
+        Batch { requests: vec![r], started: Instant::now(), _active: ActiveGuard::new(&self.active) }
     }
 
     pub fn push(&self, r: RunRequest) {
@@ -134,9 +133,8 @@ impl RunQueue {
                     taken.reverse();
                     drop(st);
                     self.batches_total.fetch_add(1, Relaxed);
-                    let model = taken[0].model.clone();
                     let guard = ActiveGuard::new(&self.active);
-                    return Some(Batch { model, requests: taken, started: Instant::now(), _active: guard });
+                    return Some(Batch { requests: taken, started: Instant::now(), _active: guard });
                 }
                 Pick::Wait(Some(t)) => {
                     let _ = self.cv.wait_until(&mut st, t.max(now + Duration::from_micros(100)));
@@ -176,11 +174,11 @@ fn finish_dead(dead: Vec<(RunRequest, bool)>) {
 fn pick(q: &VecDeque<RunRequest>, now: Instant) -> Pick {
     let mut wake: Option<Instant> = q.iter().filter_map(|r| r.deadline).min();
     for (i, r) in q.iter().enumerate() {
-        let spec = &r.model.spec;
-        if spec.batchsize == 0 {
+        let (batchsize, minbatchsize, minbatchtimeout) = r.work.batching();
+        if batchsize == 0 {
             return Pick::Run(vec![i]);
         }
-        let limit = spec.batchsize as usize;
+        let limit = batchsize as usize;
         let mut rows = r.rows();
         let mut group = vec![i];
         if rows < limit {
@@ -194,13 +192,13 @@ fn pick(q: &VecDeque<RunRequest>, now: Instant) -> Pick {
                 }
             }
         }
-        let min = spec.minbatchsize as usize;
-        let timed = spec.minbatchtimeout > 0 && now >= r.enqueued + Duration::from_millis(spec.minbatchtimeout);
+        let min = minbatchsize as usize;
+        let timed = minbatchtimeout > 0 && now >= r.enqueued + Duration::from_millis(minbatchtimeout);
         if min == 0 || rows >= min || rows >= limit || timed {
             return Pick::Run(group);
         }
-        if spec.minbatchtimeout > 0 {
-            let t = r.enqueued + Duration::from_millis(spec.minbatchtimeout);
+        if minbatchtimeout > 0 {
+            let t = r.enqueued + Duration::from_millis(minbatchtimeout);
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
     }

@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 
 use std::sync::Arc;
 
-use crate::ai::Model;
+use crate::ai::{Model, Script};
 use crate::tensor::Tensor;
 
 pub enum Value {
@@ -14,6 +14,7 @@ pub enum Value {
     List(VecDeque<Vec<u8>>),
     Tensor(Tensor),
     Model(Arc<Model>),
+    Script(Arc<Script>),
 }
 
 impl Value {
@@ -25,6 +26,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Tensor(_) => "AI_TENSOR",
             Value::Model(_) => "AI__MODEL",
+            Value::Script(_) => "AI_SCRIPT",
         }
     }
 
@@ -48,7 +50,7 @@ impl Value {
                 }
             }
             Value::List(_) => "quicklist",
-            Value::Tensor(_) | Value::Model(_) => "raw",
+            Value::Tensor(_) | Value::Model(_) | Value::Script(_) => "raw",
         }
     }
 
@@ -60,6 +62,7 @@ impl Value {
             Value::List(l) => l.iter().map(|v| v.capacity() + 24).sum::<usize>() + 64,
             Value::Tensor(t) => t.memory_usage(),
             Value::Model(m) => m.memory_usage(),
+            Value::Script(s) => s.memory_usage(),
         }
     }
 }

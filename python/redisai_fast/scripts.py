@@ -1,0 +1,197 @@
+"""TorchScript scripts: compiling sources with RedisAI's `redis` / `redisAI` extensions, checking
+entry points, and calling functions in both API generations.
+
+Inside a script, `redis.execute(cmd, args...)` (or with a list of strings) runs a non-blocking
+command through the server's own command path and returns str / int / None / lists;
+`redis.asList(value)` turns an array reply into a list; `redisAI.model_execute(key, tensors,
+n_outputs)` runs a stored model. A script is code running inside the server: whoever may store
+one may run code here (protect the server with `requirepass`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, List, Optional, Tuple  # noqa: F401  (names scripts may use in annotations)
+
+import numpy as np
+import torch
+from torch import Tensor  # noqa: F401  (resolved by the TorchScript compiler from this module)
+
+from redisai_fast.backends import BackendError, Device, clean_message
+from redisai_fast.backends.torch import to_outputs, torch_device
+
+_core: Any = None
+_ops_lock = threading.Lock()
+_libs: list[Any] = []
+
+
+def _tuples(value: Any) -> Any:
+    """Array replies become tuples: TorchScript can type a tuple of mixed or no elements as `Any`
+    (a list needs one element type); `redis.asList` turns them into lists."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _redis_execute(cmd: str, args: list[str]) -> Any:
+    try:
+        return _tuples(_core.execute([cmd.encode(), *(a.encode() for a in args)]))
+    except RuntimeError as exc:
+        raise RuntimeError(f"Redis command returned an error: {exc}") from None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise RuntimeError("redis.asList: the value is not an array reply")
+    return list(value)
+
+
+def _model_execute(key: str, inputs: list[torch.Tensor], n_outputs: int) -> list[torch.Tensor]:
+    arrays = [t.detach().to("cpu").contiguous().numpy() for t in inputs]
+    outs = _core.model_execute(key.encode(), arrays, n_outputs)
+    return [torch.from_dlpack(o) if o.dtype != "STRING" else torch.empty(0) for o in outs]
+
+
+def bind(core: Any) -> None:
+    """Registers the `redis` and `redisAI` TorchScript operators, backed by this server's core."""
+    global _core
+    with _ops_lock:
+        _core = core
+        if _libs:
+            return
+        redis_lib = torch.library.Library("redis", "DEF")
+        # CONSERVATIVE: the compiler must keep calls whose result is unused (a SET, say)
+        redis_lib.define("execute(str cmd, str[] args) -> Any", alias_analysis="CONSERVATIVE")
+        redis_lib.impl("execute", _redis_execute, "CompositeExplicitAutograd")
+        redis_lib.define("asList(Any value) -> Any[]")
+        redis_lib.impl("asList", _as_list, "CompositeExplicitAutograd")
+        ai_lib = torch.library.Library("redisAI", "DEF")
+        ai_lib.define("model_execute(str key, Tensor[] inputs, int num_outputs) -> Tensor[]", alias_analysis="CONSERVATIVE")
+        ai_lib.impl("model_execute", _model_execute, "CompositeExplicitAutograd")
+        _libs.extend([redis_lib, ai_lib])
+
+
+def _compile(source: str) -> torch.jit.CompilationUnit:
+    # the compiler resolves free names from this frame: these make RedisAI's extensions available
+    redis = torch.ops.redis  # noqa: F841
+    redisAI = torch.ops.redisAI  # noqa: F841,N806
+    return torch.jit.CompilationUnit(source)
+
+
+def _arg_kinds(fn: Any) -> list[str]:
+    return [str(a.type) for a in fn.schema.arguments]
+
+
+ENTRY_SIGNATURE = ["List[Tensor]", "List[str]", "List[str]"]
+
+
+class CompiledScript:
+    def __init__(self, cu: torch.jit.CompilationUnit, device: Device, entry_points: list[str]) -> None:
+        self.cu = cu
+        self.device = torch_device(device)
+        self.entry_points = set(entry_points)
+
+    def _function(self, name: str) -> Any:
+        try:
+            return self.cu.find_function(name)
+        except RuntimeError:
+            return None
+
+    def call(self, function: str, inputs: list[Any], keys: list[str], args: list[str], n_outputs: int) -> list[Any]:
+        fn = self._function(function)
+        if fn is None:
+            raise BackendError(f"ERR Function does not exist: {function}")
+        tensors = [self._tensor(v) for v in inputs]
+        try:
+            with torch.no_grad():
+                if function in self.entry_points or _arg_kinds(fn) == ENTRY_SIGNATURE:
+                    result = fn(tensors, keys, args)
+                else:
+                    result = fn(*self._positional(function, fn, tensors))
+        except BackendError:
+            raise
+        except Exception as exc:  # TorchScript errors (including ones raised by redis.execute)
+            raise BackendError(f"ERR {script_error(exc)}") from exc
+        outputs = [] if result is None else to_outputs(result)
+        if n_outputs and len(outputs) != n_outputs:
+            raise BackendError(
+                f"ERR Function returned unexpected number of outputs - {function} "
+                f"(returned {len(outputs)}, OUTPUTS has {n_outputs})"
+            )
+        return outputs
+
+    def _tensor(self, v: Any) -> torch.Tensor:
+        if v.dtype == "STRING":
+            raise BackendError("ERR STRING tensors cannot be given to a TorchScript script")
+        t = torch.from_dlpack(v)
+        return t if self.device.type == "cpu" else t.to(self.device)
+
+    @staticmethod
+    def _positional(name: str, fn: Any, tensors: list[torch.Tensor]) -> list[Any]:
+        """AI.SCRIPTRUN-style call: INPUTS fill the parameters in order; a trailing List[Tensor]
+        parameter takes the rest (RedisAI's `$` inputs)."""
+        kinds = _arg_kinds(fn)
+        if len(kinds) > len(tensors):
+            raise BackendError(f"ERR Wrong number of inputs provided to function: {name}")
+        call: list[Any] = []
+        for i, kind in enumerate(kinds):
+            if kind == "Tensor":
+                call.append(tensors[i])
+            elif kind == "List[Tensor]":
+                call.append(tensors[i:])
+                break
+            else:
+                raise BackendError(f"ERR Unsupported input type in function definition: {name}")
+        else:
+            if len(tensors) > len(kinds):
+                raise BackendError(f"ERR Wrong number of inputs provided to function: {name}")
+        return call
+
+
+def _is_error_class(head: str) -> bool:
+    name = head.removeprefix("builtins.")
+    return name.isidentifier() and name.endswith(("Error", "Exception"))
+
+
+def script_error(exc: BaseException) -> str:
+    """The message of a TorchScript error: the `SomeError: message` line, without the interpreter
+    traceback, the Python frames (`At:`) after it, class names or a repeated `ERR`."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    msg = next((ln for ln in lines if _is_error_class(ln.partition(": ")[0])), lines[-1] if lines else type(exc).__name__)
+    while True:
+        head, sep, rest = msg.partition(": ")
+        if sep and _is_error_class(head):
+            msg = rest
+        else:
+            break
+    return msg.removeprefix("ERR ")
+
+
+def compile_script(source: str, device: Device, entry_points: list[str]) -> CompiledScript:
+    """Compiles once at store time; any error is TorchScript's message and nothing is stored."""
+    if device.is_gpu:
+        torch_device(device)  # a clear error when the GPU is missing
+    try:
+        cu = _compile(source)
+    except Exception as exc:  # torch.jit.frontend errors, RuntimeError from the compiler
+        raise BackendError(f"ERR {clean_message(exc)}") from exc
+    for name in entry_points:
+        fn = None
+        try:
+            fn = cu.find_function(name)
+        except RuntimeError:
+            pass
+        if fn is None:
+            raise BackendError(f"ERR Function {name} does not exist in the given script.")
+        kinds = _arg_kinds(fn)
+        if len(kinds) != 3:
+            raise BackendError(f"ERR Wrong number of inputs in function {name}. Expected 3 but was {len(kinds)}")
+        if kinds != ENTRY_SIGNATURE:
+            raise BackendError(
+                f"ERR Wrong inputs type in function {name}. Expected signature similar to: "
+                f"def {name}(tensors: List[Tensor], keys: List[str], args: List[str])"
+            )
+    return CompiledScript(cu, device, entry_points)
+
+
+__all__ = ["bind", "compile_script", "CompiledScript", "np"]
