@@ -201,6 +201,19 @@ def tf_mul() -> bytes:
 
 
 @lru_cache
+def tf_mul_2d() -> bytes:
+    """Like tf_mul, for float[2,2] inputs (the script example multiplies 2x2 tensors)."""
+    import tensorflow as tf
+
+    g = tf.Graph()
+    with g.as_default():
+        a = tf.compat.v1.placeholder(tf.float32, shape=[None, 2], name="a")
+        b = tf.compat.v1.placeholder(tf.float32, shape=[None, 2], name="b")
+        tf.multiply(a, b, name="mul")
+    return g.as_graph_def().SerializeToString()
+
+
+@lru_cache
 def tf_linear() -> bytes:
     """x: float[N,4] -> y (node "y") = x @ W + b."""
     import tensorflow as tf

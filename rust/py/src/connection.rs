@@ -213,6 +213,7 @@ impl Connection {
             completions.hold_wake();
             let result = if dispatch_run(py, &self.server, run) { pump(py, &self.server, &self.hooks).map(|_| ()) } else { Ok(()) };
             completions.release_wake();
+            crate::deferred::release_pending(py);
             result?;
         }
         Ok(())

@@ -12,16 +12,17 @@ use redisai_core::ai::{Model, ModelSpec};
 use redisai_core::exec::{Batch, HostJob, LoadedModel, RunQueue, Work};
 use redisai_core::tensor::{DType, Tensor, TensorInit};
 
+use crate::deferred::{release_pending, PyRef};
 use crate::shared_view::SharedView;
 use crate::tensor_view::{tensor_from_py, TensorView};
 
-/// A model's framework object (what a backend adapter's `load` returned).
-pub struct PyHandle(pub Py<PyAny>);
+/// A model's or script's framework object (what a backend adapter's `load` returned).
+pub struct PyHandle(pub PyRef);
 
 fn py_handle(py: Python<'_>, handle: &Arc<dyn Any + Send + Sync>) -> PyResult<Py<PyAny>> {
     let any: &(dyn Any + Send + Sync) = &**handle;
     match any.downcast_ref::<PyHandle>() {
-        Some(h) => Ok(h.0.clone_ref(py)),
+        Some(h) => Ok(h.0.bind(py).unbind()),
         None => Err(PyRuntimeError::new_err("no Python handle")),
     }
 }
@@ -62,6 +63,7 @@ impl RunQueueHandle {
 
     /// Blocks (without the GIL) until a batch is ready; None when the queue is closed.
     fn next_batch(&self, py: Python<'_>) -> Option<PyBatch> {
+        release_pending(py);
         let q = self.queue.clone();
         py.detach(move || q.next_batch()).map(|b| PyBatch { batch: Mutex::new(Some(b)) })
     }
@@ -115,6 +117,7 @@ impl PyBatch {
     /// with the GIL held: giving it up here would only add a hand-off.
     fn run(&self, py: Python<'_>) -> PyResult<()> {
         run_batch(py, self.take()?);
+        release_pending(py);
         Ok(())
     }
 }
@@ -285,7 +288,7 @@ impl PyHostJob {
     fn done_script(&self, handle: Py<PyAny>, py: Python<'_>) -> PyResult<()> {
         match self.job.lock().take() {
             Some(HostJob::CompileScript { spec, done }) => {
-                let h: Arc<dyn Any + Send + Sync> = Arc::new(PyHandle(handle));
+                let h: Arc<dyn Any + Send + Sync> = Arc::new(PyHandle(PyRef::new(handle.into_bound(py))));
                 py.detach(move || done(spec, Ok(h)));
                 Ok(())
             }
@@ -318,7 +321,7 @@ impl PyHostJob {
     fn done_model(&self, handle: Py<PyAny>, input_names: Vec<String>, output_names: Vec<String>, py: Python<'_>) -> PyResult<()> {
         match self.job.lock().take() {
             Some(HostJob::LoadModel { spec, done }) => {
-                let loaded = LoadedModel { handle: Arc::new(PyHandle(handle)), input_names, output_names };
+                let loaded = LoadedModel { handle: Arc::new(PyHandle(PyRef::new(handle.into_bound(py)))), input_names, output_names };
                 py.detach(move || done(spec, Ok(loaded)));
                 Ok(())
             }

@@ -2,6 +2,7 @@
 //! host creates, the per-connection protocol, and zero-copy views of stored bytes.
 mod alloc;
 mod connection;
+mod deferred;
 mod exec;
 mod shared_view;
 mod tensor_view;
@@ -80,6 +81,7 @@ impl PyServer {
         completions.hold_wake();
         let n = connection::pump(py, &self.inner, &self.hooks);
         completions.release_wake();
+        deferred::release_pending(py);
         n
     }
 
@@ -148,6 +150,7 @@ impl PyServer {
 
     /// Deletes keys whose TTL has passed (called periodically by the host); returns how many.
     fn expire_cycle(&self, py: Python<'_>) -> usize {
+        deferred::release_pending(py);
         py.detach(|| self.inner.ks.lock().expire_cycle(now_ms(), 1000))
     }
 

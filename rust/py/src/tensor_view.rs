@@ -11,6 +11,8 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use redisai_core::tensor::buffer::{ForeignBuf, Storage};
 use redisai_core::tensor::{DType, Tensor};
 
+use crate::deferred::PyRef;
+
 #[pyclass(frozen, module = "redisai_fast._core")]
 pub struct TensorView {
     tensor: Tensor,
@@ -228,9 +230,6 @@ impl TensorView {
     }
 }
 
-/// Keeps a framework's output object alive while a stored tensor uses its memory. Dropping it
-/// without the GIL only queues the decref (PyO3), so no thread ever waits for the GIL here.
-struct PyOwner(#[allow(dead_code)] Py<PyAny>);
 
 fn dtype_from_format(format: &str, itemsize: usize) -> Option<DType> {
     let f = format.trim_start_matches(['@', '=', '<', '!']);
@@ -277,7 +276,8 @@ pub fn tensor_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         let len = view.len as usize;
         // SAFETY: the exporter keeps `buf` valid and unchanged while `obj` lives (we own the
         // only reference to this output), and PyOwner keeps `obj` alive.
-        let foreign = unsafe { ForeignBuf::new(view.buf as *const u8, len, Box::new(PyOwner(obj.clone().unbind()))) };
+        // (a PyRef: the tensor may be dropped inside torch's deallocator, where touching Python is unsafe)
+        let foreign = unsafe { ForeignBuf::new(view.buf as *const u8, len, Box::new(PyRef::new(obj.clone()))) };
         Tensor::from_shared(dtype, shape, std::sync::Arc::new(Storage::Foreign(foreign))).map_err(|e| PyValueError::new_err(e.0))
     })();
     // SAFETY: view was filled by a successful PyObject_GetBuffer.

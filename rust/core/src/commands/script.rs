@@ -270,10 +270,11 @@ pub fn parse_scriptexecute_args(args: &Args, pos: usize, first_scope_required: b
         }
         let count = parse_i64(args.get(i + 1))
             .ok_or_else(|| CmdError::err(format!("Invalid argument for {what} count in AI.SCRIPTEXECUTE")))?;
+        // (`what` is the plural word: "inputs", "outputs", "args")
         let count = count.max(0) as usize;
         if i + 2 + count > n {
             return Err(CmdError::err(format!(
-                "number of {what}s to AI.SCRIPTEXECUTE command does not match the number of given arguments"
+                "number of {what} to AI.SCRIPTEXECUTE command does not match the number of given arguments"
             )));
         }
         Ok(((i + 2..i + 2 + count).map(|j| args.get(j).to_vec()).collect(), i + 2 + count))
@@ -312,7 +313,7 @@ pub fn parse_scriptexecute_args(args: &Args, pos: usize, first_scope_required: b
             if inputs.is_some() {
                 return Err(CmdError::err("Already Encountered INPUTS scope in AI.SCRIPTEXECUTE command"));
             }
-            let (v, next) = take(i, "input")?;
+            let (v, next) = take(i, "inputs")?;
             inputs = Some(v);
             i = next;
         } else if is(a, "ARGS") {
@@ -326,14 +327,14 @@ pub fn parse_scriptexecute_args(args: &Args, pos: usize, first_scope_required: b
                 // RedisAI's message (sic: "keys")
                 return Err(CmdError::err("Invalid argument for keys count in AI.SCRIPTEXECUTE"));
             }
-            let (v, next) = take(i, "arg")?;
+            let (v, next) = take(i, "args")?;
             cargs = Some(v);
             i = next;
         } else if is(a, "OUTPUTS") {
             if outputs.is_some() {
                 return Err(CmdError::err("Already Encountered OUTPUTS scope in AI.SCRIPTEXECUTE command"));
             }
-            let (v, next) = take(i, "output")?;
+            let (v, next) = take(i, "outputs")?;
             outputs = Some(v);
             i = next;
         } else {
