@@ -161,6 +161,7 @@ def test_spec_scriptrun_addtwo_and_addn(r: redis.Redis) -> None:
 def test_redis_execute_set_get_example(rs: redis.Redis) -> None:
     assert rs.execute_command("AI.SCRIPTEXECUTE", "rs", "int_set_get", "KEYS", 1, "x{1}", "ARGS", 1, 3, "OUTPUTS", 1, "y{1}") == b"OK"
     assert rs.execute_command("AI.TENSORGET", "y{1}", "VALUES") == [3]
+    assert rs.execute_command("AI.TENSORGET", "y{1}", "META") == [b"dtype", b"INT64", b"shape", []]  # a scalar
     assert rs.get("x{1}") == b"3"
 
 

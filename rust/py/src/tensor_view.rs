@@ -268,7 +268,9 @@ pub fn tensor_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         let itemsize = view.itemsize as usize;
         let dtype = dtype_from_format(&format, itemsize)
             .ok_or_else(|| PyValueError::new_err(format!("unsupported output element type '{format}' ({itemsize} bytes)")))?;
-        let shape: Vec<i64> = if view.shape.is_null() {
+        let shape: Vec<i64> = if view.ndim == 0 {
+            vec![] // a scalar
+        } else if view.shape.is_null() {
             vec![view.len as i64 / itemsize.max(1) as i64]
         } else {
             (0..view.ndim as usize).map(|i| unsafe { *view.shape.add(i) } as i64).collect()
