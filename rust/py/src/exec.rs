@@ -351,6 +351,13 @@ impl PyHostJob {
     }
 }
 
+/// A tensor view of any C-contiguous array (tests and custom backend adapters use it to call
+/// `LoadedModel.run` the way the server does).
+#[pyfunction]
+pub fn tensor_view(array: Bound<'_, PyAny>) -> PyResult<TensorView> {
+    tensor_from_py(&array).map(TensorView::new)
+}
+
 /// A STRING tensor from Python bytes (for backends whose outputs are strings).
 #[pyfunction]
 pub fn string_tensor(shape: Vec<i64>, items: Vec<Vec<u8>>) -> PyResult<TensorView> {

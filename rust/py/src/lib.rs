@@ -204,6 +204,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBatch>()?;
     m.add_class::<PyHostJob>()?;
     m.add_function(wrap_pyfunction!(exec::string_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(exec::tensor_view, m)?)?;
     m.add_function(wrap_pyfunction!(allocated_bytes, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
