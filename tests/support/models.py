@@ -255,3 +255,47 @@ def tflite_two_in_two_out() -> bytes:
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
     return conv.convert()
+
+
+# ---------------------------------------------------------------- the image-classification pipeline
+
+IMAGENET_SCRIPT = """
+def pre_process_3ch(image):
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    temp = image.float().div(255).unsqueeze(0)
+    return temp.permute(0, 3, 1, 2).sub(mean).div(std)
+
+def post_process(output):
+    return output.max(1)[1]
+"""
+
+IMAGENET_CLASS = 111
+
+
+@lru_cache
+def torch_classifier() -> bytes:
+    """[N,3,224,224] -> [N,1000] logits: channel means through a linear layer whose weights make
+    class 111 win for any image brighter than the normalisation mean."""
+    import torch
+
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            w = torch.zeros(1000, 3)
+            w[IMAGENET_CLASS] = 1.0
+            self.fc = torch.nn.Linear(3, 1000)
+            with torch.no_grad():
+                self.fc.weight.copy_(w)
+                self.fc.bias.zero_()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.mean(dim=(2, 3)))
+
+    return _torch_bytes(torch.jit.script(Classifier()))
+
+
+def image_224() -> bytes:
+    """A deterministic bright UINT8 224x224x3 image."""
+    rng = np.random.default_rng(5)
+    return rng.integers(180, 256, size=(224, 224, 3), dtype=np.uint8).tobytes()

@@ -143,11 +143,16 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
     }
     let mut ks = server.ks.lock();
     let mark = out.len();
-    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false };
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false, deferred: None };
     let r = (spec.run)(&mut ctx, args);
     let ran = (ctx.blocked, ctx.run.take());
+    let deferred = ctx.deferred.take();
     if r.is_err() {
         ctx.out.truncate(mark);
+    }
+    drop(ks);
+    if let (Ok(()), Some(start)) = (&r, deferred) {
+        start();
     }
     r.map(|()| ran)
 }
@@ -205,7 +210,7 @@ fn try_run_internal(server: &Arc<Server>, client: &mut ClientState, out: &mut Ou
     server.stats.commands_processed.fetch_add(1, Relaxed);
     let mut ks = server.ks.lock();
     // in_exec: a handler that would block (model loads, runs) refuses instead
-    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: true };
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: true, deferred: None };
     (spec.run)(&mut ctx, args)
 }
 
@@ -220,7 +225,7 @@ pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
             Err(CmdError::err("Cannot run RedisAI command within a transaction or a LUA script"))
         } else {
             let mark = ctx.out.len();
-            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, run: None, in_exec: true };
+            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, run: None, in_exec: true, deferred: None };
             let r = (spec.run)(&mut sub, &mut args);
             if r.is_err() {
                 ctx.out.truncate(mark);

@@ -3,6 +3,7 @@
 //! live in their own module.
 pub mod ai_admin;
 pub mod ai_common;
+pub mod dag;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -125,6 +126,8 @@ pub struct Ctx<'a> {
     pub run: Option<(Arc<crate::exec::RunQueue>, crate::exec::RunRequest)>,
     /// Running inside EXEC: handlers must not block.
     pub in_exec: bool,
+    /// Work to start once the keyspace lock is released (e.g. a DAG, whose first steps may need it).
+    pub deferred: Option<Box<dyn FnOnce() + Send>>,
 }
 
 static LOOKUP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();

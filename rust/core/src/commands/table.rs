@@ -1,7 +1,7 @@
 //! THE command table: every command the server answers, with its arity, flags, key positions
 //! and handler. To find where a command is handled, find its name here.
 use super::flags::*;
-use super::{ai_admin, hashes, keys, lists, model, script, server, strings, tensor, transactions, CommandSpec};
+use super::{ai_admin, dag, hashes, keys, lists, model, script, server, strings, tensor, transactions, CommandSpec};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal, $run:path) => {
@@ -134,6 +134,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("ai.scriptrun", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a script function (deprecated form of AI.SCRIPTEXECUTE).", script::scriptrun),
     cmd!("ai.scriptexecute", -1, WRITE | DENYOOM | AI_RUN, 1, 1, 1, "ai", "Runs a script function.", script::scriptexecute),
     cmd!("ai._scriptscan", 1, READONLY, 0, 0, 0, "ai", "Lists scripts and their tags (experimental).", script::scriptscan),
+    // RedisAI DAGs
+    cmd!("ai.dagrun", -1, WRITE | DENYOOM | AI_RUN, 0, 0, 0, "ai", "Runs a DAG of tensor, model and script ops (deprecated form).", dag::dagrun),
+    cmd!("ai.dagrun_ro", -1, READONLY | AI_RUN, 0, 0, 0, "ai", "Runs a read-only DAG (deprecated form).", dag::dagrun_ro),
+    cmd!("ai.dagexecute", -1, WRITE | DENYOOM | AI_RUN, 0, 0, 0, "ai", "Runs a DAG of tensor, model and script ops.", dag::dagexecute),
+    cmd!("ai.dagexecute_ro", -1, READONLY | AI_RUN, 0, 0, 0, "ai", "Runs a read-only DAG.", dag::dagexecute_ro),
     cmd!("ai.info", -2, READONLY, 1, 1, 1, "ai", "Returns a model's or script's run statistics.", ai_admin::info),
     cmd!("ai.config", -2, WRITE | NOSCRIPT, 0, 0, 0, "ai", "Sets RedisAI options and loads backends.", ai_admin::config),
 ];

@@ -2,6 +2,7 @@
 //! (work only the host can do, such as loading a model into a framework), and the completion
 //! channel that hands finished work back to the event loop. Nothing here touches sockets.
 pub mod batch;
+pub mod dag;
 pub mod queue;
 
 use std::collections::HashMap;

@@ -36,12 +36,17 @@ pub enum Arg {
 /// The arguments of one complete command.
 pub struct Args<'a> {
     base: &'a [u8],
-    items: &'a mut Vec<Arg>,
+    items: &'a mut [Arg],
 }
 
 impl<'a> Args<'a> {
-    pub fn new(base: &'a [u8], items: &'a mut Vec<Arg>) -> Self {
+    pub fn new(base: &'a [u8], items: &'a mut [Arg]) -> Self {
         Args { base, items }
+    }
+
+    /// Arguments `from..to` as their own argument list (a DAG op's words).
+    pub fn sub(&mut self, from: usize, to: usize) -> Args<'_> {
+        Args { base: self.base, items: &mut self.items[from..to] }
     }
 
     pub fn len(&self) -> usize {
