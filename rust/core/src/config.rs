@@ -42,6 +42,9 @@ const PARAMS: &[Param] = &[
     Param { name: "appendfilename", kind: Kind::Str, default: "appendonly.aof", mutable: false },
     Param { name: "appendfsync", kind: Kind::OneOf(FSYNC), default: "everysec", mutable: true },
     Param { name: "save", kind: Kind::Str, default: "3600 1 300 100 60 10000", mutable: true },
+    // accepted and shown for clients that set them (SmartRedis's tests do); no scripting engine uses them
+    Param { name: "lua-time-limit", kind: Kind::Int { min: 0, max: i64::MAX }, default: "5000", mutable: true },
+    Param { name: "busy-reply-threshold", kind: Kind::Int { min: 0, max: i64::MAX }, default: "5000", mutable: true },
     // RedisAI's module options, spelled as RedisAI spells them (lower case here; any case accepted)
     Param { name: "backendspath", kind: Kind::Str, default: "", mutable: true },
     Param { name: "threads_per_queue", kind: Kind::Int { min: 1, max: 256 }, default: "1", mutable: false },

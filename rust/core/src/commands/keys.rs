@@ -214,6 +214,92 @@ pub fn ttl_generic(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     Ok(())
 }
 
+/// COPY source destination [DB 0] [REPLACE] (every value type, tensors, models and scripts included)
+pub fn copy(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        let a = args.get(i);
+        if is(a, "REPLACE") {
+            replace = true;
+            i += 1;
+        } else if is(a, "DB") && i + 1 < args.len() {
+            match parse_i64(args.get(i + 1)) {
+                Some(0) => {}
+                Some(_) => return Err(CmdError::err("DB index is out of range")),
+                None => return Err(CmdError::not_integer()),
+            }
+            i += 2;
+        } else {
+            return Err(CmdError::syntax());
+        }
+    }
+    let (src, dst) = (args.get(1), args.get(2));
+    let Some(v) = ctx.ks.peek(src, ctx.now).map(|v| v.duplicate()) else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    if src == dst {
+        return Err(CmdError::err("source and destination objects are the same"));
+    }
+    if !replace && ctx.ks.contains(dst, ctx.now) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let ttl = ctx.ks.expire_at(src, ctx.now).flatten();
+    ctx.ks.insert_with_ttl(dst, v, ttl);
+    ctx.out.int(1);
+    Ok(())
+}
+
+/// OBJECT ENCODING | REFCOUNT | IDLETIME | FREQ | HELP
+pub fn object(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let sub = args.get(1).to_ascii_uppercase();
+    if sub == b"HELP" {
+        let lines = ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "FREQ <key>", "IDLETIME <key>", "REFCOUNT <key>"];
+        ctx.out.array(lines.len());
+        lines.iter().for_each(|l| ctx.out.simple(l));
+        return Ok(());
+    }
+    if args.len() != 3 {
+        return Err(super::server::unknown_subcommand(args.get(1), "OBJECT"));
+    }
+    let Some(v) = ctx.ks.peek(args.get(2), ctx.now) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    match sub.as_slice() {
+        b"ENCODING" => {
+            let e = v.encoding();
+            ctx.out.bulk_str(e);
+        }
+        b"REFCOUNT" => ctx.out.int(1),
+        b"IDLETIME" => ctx.out.int(0),
+        b"FREQ" => return Err(CmdError::err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+        _ => return Err(super::server::unknown_subcommand(args.get(1), "OBJECT")),
+    }
+    Ok(())
+}
+
+/// MEMORY USAGE key [SAMPLES n] | MEMORY HELP (tensors report their real bytes)
+pub fn memory(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    if is(args.get(1), "USAGE") && args.len() >= 3 {
+        if args.len() != 3 && !(args.len() == 5 && is(args.get(3), "SAMPLES")) {
+            return Err(CmdError::syntax());
+        }
+        let key_len = args.get(2).len();
+        match ctx.ks.peek(args.get(2), ctx.now) {
+            Some(v) => {
+                let n = v.memory_usage() + key_len + 56;
+                ctx.out.int(n as i64)
+            }
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    }
+    Err(super::server::unknown_subcommand(args.get(1), "MEMORY"))
+}
+
 /// PERSIST key
 pub fn persist(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let had_ttl = matches!(ctx.ks.expire_at(args.get(1), ctx.now), Some(Some(_)));

@@ -18,6 +18,24 @@ pub enum Value {
 }
 
 impl Value {
+    /// An independent copy (COPY). Tensors share their immutable data; a copied model or script
+    /// shares the loaded framework object but starts its own AI.INFO statistics.
+    pub fn duplicate(&self) -> Value {
+        match self {
+            Value::Str(v) => Value::Str(v.clone()),
+            Value::Hash(h) => Value::Hash(h.clone()),
+            Value::List(l) => Value::List(l.clone()),
+            Value::Tensor(t) => Value::Tensor(t.clone()),
+            Value::Model(m) => Value::Model(Arc::new(Model::new(
+                m.spec.clone(),
+                m.input_names.clone(),
+                m.output_names.clone(),
+                m.handle.clone(),
+            ))),
+            Value::Script(s) => Value::Script(Arc::new(Script::new(s.spec.clone(), s.handle.clone()))),
+        }
+    }
+
     /// The name TYPE answers (RedisAI's module type names for AI values).
     pub fn type_name(&self) -> &'static str {
         match self {
