@@ -28,6 +28,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     p.add_argument("--requirepass", help="password clients must AUTH with")
     p.add_argument("--config", help="redis.conf-style file of `directive value` lines")
     p.add_argument("--loglevel", help="debug | verbose | notice | warning | nothing")
+    p.add_argument("--dir", help="directory for the snapshot and the AOF (default: the working directory)")
+    p.add_argument("--dbfilename", help="snapshot file name (default dump.snapshot)")
+    p.add_argument("--appendfilename", help="AOF file name (default appendonly.aof)")
     args, rest = p.parse_known_args(argv)
     extra: list[tuple[str, str]] = []
     i = 0
@@ -40,8 +43,31 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     return args, extra
 
 
+def check_command(argv: list[str]) -> int:
+    """`redisai-fast check-aof [--fix] FILE` / `redisai-fast check-snapshot FILE`."""
+    from redisai_fast import _core
+
+    p = argparse.ArgumentParser(prog=f"redisai-fast {argv[0]}")
+    p.add_argument("file")
+    if argv[0] == "check-aof":
+        p.add_argument("--fix", action="store_true", help="truncate an incomplete last command")
+    args = p.parse_args(argv[1:])
+    try:
+        if argv[0] == "check-aof":
+            print(_core.check_aof(args.file, args.fix))
+        else:
+            print(_core.check_snapshot(args.file))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("check-aof", "check-snapshot"):
+        return check_command(argv)
+    args, extra = parse_args(argv)
     options: list[tuple[str, str]] = []
     if args.config:
         try:
@@ -49,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ConfigFileError) as exc:
             print(f"redisai-fast: cannot read config: {exc}", file=sys.stderr)
             return 2
-    for name in ("port", "bind", "requirepass", "loglevel"):
+    for name in ("port", "bind", "requirepass", "loglevel", "dir", "dbfilename", "appendfilename"):
         value = getattr(args, name)
         if value is not None:
             options.append((name, value))

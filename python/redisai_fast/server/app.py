@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import time
 
 import uvloop
 
@@ -21,6 +22,7 @@ log = logging.getLogger("redisai_fast")
 
 EXPIRE_PERIOD_S = 0.1
 SWEEP_PERIOD_S = 0.01
+CRON_PERIOD_S = 1.0
 
 
 class App:
@@ -62,18 +64,32 @@ class App:
         self.core.sweep()
         loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
 
+    def _cron_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.core.cron()
+        loop.call_later(CRON_PERIOD_S, self._cron_tick, loop)
+
+    def load_data(self) -> None:
+        """Loads the AOF or snapshot before any client is accepted (models and scripts are loaded
+        into their frameworks now, so they are ready to run); then opens the AOF."""
+        t0 = time.monotonic()
+        summary = self.core.load_data(self.executor.run_job)
+        log.warning("%s in %.2f s", summary, time.monotonic() - t0)
+        self.core.start_persistence()
+
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         hosts = (self.core.config_get("bind") or "127.0.0.1").split()
         port = int(self.core.config_get("port") or 6379)
+        self.executor.start()
+        self.load_data()
         server = await loop.create_server(
             self.core.new_connection, host=hosts, port=port, reuse_address=True, backlog=511
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
-        self.executor.start()
         loop.add_reader(self.core.completion_fd(), self.core.drain_completions)
+        loop.call_later(CRON_PERIOD_S, self._cron_tick, loop)
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
         loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
         for sock in server.sockets:
@@ -87,6 +103,11 @@ class App:
         server.close()
         loop.remove_reader(self.core.completion_fd())
         self.executor.stop()
+        try:
+            self.core.shutdown_persistence(self.shutdown_mode)
+            log.info("Persistence closed (%s)", self.shutdown_mode)
+        except ValueError as exc:
+            log.error("Saving at shutdown failed: %s", exc)
         await server.wait_closed()
         log.info("redisai-fast is now ready to exit, bye bye...")
 

@@ -58,25 +58,29 @@ class Executor:
 
     def _loader(self) -> None:
         while (job := self.core.next_host_job()) is not None:
-            try:
-                if job.kind == "load_model":
-                    backend = self.registry.get(job.backend)
-                    model = backend.load(job.blob, Device.parse(job.device), job.inputs, job.outputs)
-                    self.ensure_queue(job.queue)
-                    job.done_model(model, list(model.input_names), list(model.output_names))
-                elif job.kind == "compile_script":
-                    self.registry.get("TORCH")  # scripts need the TORCH backend (and its version in INFO)
-                    from redisai_fast import scripts
+            self.run_job(job)
 
-                    scripts.bind(self.core)
-                    compiled = scripts.compile_script(job.source, Device.parse(job.device), job.entry_points)
-                    self.ensure_queue(job.queue)
-                    job.done_script(compiled)
-                else:
-                    self.registry.load_from_path(job.backend, job.path, self.backends_path)
-                    job.done()
-            except BackendError as exc:
-                job.fail(exc.message)
-            except Exception as exc:  # anything a framework raises while loading
-                log.exception("load failed")
-                job.fail(f"ERR {clean_message(exc)}")
+    def run_job(self, job: Any) -> None:
+        """Loads a model / compiles a script / loads a backend, and finishes the job either way."""
+        try:
+            if job.kind == "load_model":
+                backend = self.registry.get(job.backend)
+                model = backend.load(job.blob, Device.parse(job.device), job.inputs, job.outputs)
+                self.ensure_queue(job.queue)
+                job.done_model(model, list(model.input_names), list(model.output_names))
+            elif job.kind == "compile_script":
+                self.registry.get("TORCH")  # scripts need the TORCH backend (and its version in INFO)
+                from redisai_fast import scripts
+
+                scripts.bind(self.core)
+                compiled = scripts.compile_script(job.source, Device.parse(job.device), job.entry_points)
+                self.ensure_queue(job.queue)
+                job.done_script(compiled)
+            else:
+                self.registry.load_from_path(job.backend, job.path, self.backends_path)
+                job.done()
+        except BackendError as exc:
+            job.fail(exc.message)
+        except Exception as exc:  # anything a framework raises while loading
+            log.exception("load failed")
+            job.fail(f"ERR {clean_message(exc)}")

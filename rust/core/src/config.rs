@@ -37,7 +37,8 @@ const PARAMS: &[Param] = &[
     Param { name: "logfile", kind: Kind::Str, default: "", mutable: false },
     Param { name: "databases", kind: Kind::Int { min: 1, max: 1 }, default: "1", mutable: false },
     Param { name: "dir", kind: Kind::Str, default: ".", mutable: true },
-    Param { name: "dbfilename", kind: Kind::Str, default: "dump.rdb", mutable: true },
+    // not Redis's RDB format, so not its file name either
+    Param { name: "dbfilename", kind: Kind::Str, default: "dump.snapshot", mutable: true },
     Param { name: "appendonly", kind: Kind::YesNo, default: "no", mutable: true },
     Param { name: "appendfilename", kind: Kind::Str, default: "appendonly.aof", mutable: false },
     Param { name: "appendfsync", kind: Kind::OneOf(FSYNC), default: "everysec", mutable: true },

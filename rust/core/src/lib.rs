@@ -8,6 +8,7 @@ pub mod exec;
 pub mod glob;
 pub mod keyspace;
 pub mod num;
+pub mod persist;
 pub mod resp;
 pub mod server;
 pub mod session;

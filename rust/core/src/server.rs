@@ -9,6 +9,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
 use crate::exec::Exec;
+use crate::persist::Persist;
 use crate::keyspace::Keyspace;
 
 /// Milliseconds since the Unix epoch.
@@ -68,6 +69,7 @@ pub struct Server {
     /// Text lines the host adds to INFO (e.g. the `ai` section), keyed by section name.
     pub extra_info: RwLock<BTreeMap<String, String>>,
     pub exec: Exec,
+    pub persist: Persist,
     /// The client identity server-side code (scripts) runs commands as.
     pub internal_client: Arc<ClientInfo>,
     /// Framework versions of the backends loaded so far (INFO ai), e.g. "TORCH" -> "2.15.0".
@@ -100,6 +102,7 @@ impl Server {
             allocated,
             extra_info: RwLock::new(BTreeMap::new()),
             exec: Exec::default(),
+            persist: Persist::default(),
             internal_client: Arc::new(ClientInfo {
                 id: 0,
                 addr: "internal".into(),

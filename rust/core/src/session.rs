@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use crate::commands::{flags, lookup, unknown_command, ClientState, Ctx, Multi};
+use crate::commands::{flags, lookup, unknown_command, ClientState, CommandSpec, Ctx, Multi};
 use crate::error::CmdError;
 use crate::exec::{RunQueue, RunRequest};
 use crate::resp::{Args, Input, Out, Reply};
@@ -143,16 +143,26 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
     }
     let mut ks = server.ks.lock();
     let mark = out.len();
-    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false, deferred: None };
+    let changes = ks.changes;
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false, deferred: None, host_job: None };
     let r = (spec.run)(&mut ctx, args);
+    if r.is_ok() && !ctx.blocked && ctx.ks.changes != changes {
+        log_write(server, ctx.ks, spec, args);
+    }
     let ran = (ctx.blocked, ctx.run.take());
     let deferred = ctx.deferred.take();
+    let host_job = ctx.host_job.take();
     if r.is_err() {
         ctx.out.truncate(mark);
     }
     drop(ks);
-    if let (Ok(()), Some(start)) = (&r, deferred) {
-        start();
+    if r.is_ok() {
+        if let Some(start) = deferred {
+            start();
+        }
+        if let Some(job) = host_job {
+            server.exec.host.push(job);
+        }
     }
     r.map(|()| ran)
 }
@@ -161,6 +171,50 @@ fn flag_multi_error(client: &mut ClientState) {
     if let Some(m) = client.multi.as_mut() {
         m.failed = true;
     }
+}
+
+/// Commands whose expiry is relative to "now": the log also records the resulting absolute expiry.
+const RELATIVE_EXPIRY: &[&str] = &["expire", "pexpire", "setex", "psetex", "set", "getex"];
+
+/// Appends a successful write to the AOF (the keyspace is locked by the caller).
+pub fn log_write(server: &Server, ks: &mut crate::keyspace::Keyspace, spec: &CommandSpec, args: &Args) {
+    if !spec.has(flags::WRITE) || !server.persist.aof_enabled() {
+        return;
+    }
+    let argv: Vec<&[u8]> = (0..args.len()).map(|i| args.get(i)).collect();
+    server.persist.log(&argv);
+    if RELATIVE_EXPIRY.contains(&spec.name) {
+        let key = args.get(1);
+        match ks.expire_at(key, now_ms()) {
+            Some(Some(at)) => server.persist.log(&[b"PEXPIREAT", key, at.to_string().as_bytes()]),
+            Some(None) => {}
+            None => server.persist.log(&[b"DEL", key]),
+        }
+    }
+}
+
+/// Runs one command from the AOF at start-up, through the same handlers as a client's. A model
+/// or script store comes back as the host job to run before the next command.
+pub fn execute_replay(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<Option<crate::exec::HostJob>, String> {
+    let mut client = ClientState {
+        info: server.internal_client.clone(),
+        cancel: Default::default(),
+        authenticated: true,
+        multi: None,
+        watched: Vec::new(),
+        close_after_reply: false,
+    };
+    let mut out = Out::new(false);
+    let mut items: Vec<crate::resp::Arg> = argv.into_iter().map(crate::resp::Arg::Inline).collect();
+    let mut args = Args::new(&[], &mut items);
+    let spec = lookup(args.get(0)).ok_or_else(|| unknown_command(&args).0)?;
+    if !spec.arity_ok(args.len()) {
+        return Err(CmdError::arity(spec.name).0);
+    }
+    let mut ks = server.ks.lock();
+    let mut ctx = Ctx { server, ks: &mut ks, client: &mut client, out: &mut out, now: now_ms(), spec, blocked: false, run: None, in_exec: false, deferred: None, host_job: None };
+    (spec.run)(&mut ctx, &mut args).map_err(|e| e.0)?;
+    Ok(ctx.host_job.take())
 }
 
 /// Runs one command for server-side code (`redis.execute` in a script) through the same path as
@@ -209,14 +263,21 @@ fn try_run_internal(server: &Arc<Server>, client: &mut ClientState, out: &mut Ou
     }
     server.stats.commands_processed.fetch_add(1, Relaxed);
     let mut ks = server.ks.lock();
+    let changes = ks.changes;
     // in_exec: a handler that would block (model loads, runs) refuses instead
-    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: true, deferred: None };
-    (spec.run)(&mut ctx, args)
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: true, deferred: None, host_job: None };
+    let r = (spec.run)(&mut ctx, args);
+    if r.is_ok() && ctx.ks.changes != changes {
+        log_write(server, ctx.ks, spec, args);
+    }
+    r
 }
 
 /// Runs the commands queued by MULTI (EXEC), with the keyspace already locked by the caller.
 pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
     ctx.out.array(multi.queued.len());
+    let logging = ctx.server.persist.aof_enabled();
+    let mut opened = false;
     for cmd in multi.queued {
         let mut items: Vec<crate::resp::Arg> = cmd.into_iter().map(crate::resp::Arg::Inline).collect();
         let mut args = Args::new(&[], &mut items);
@@ -225,10 +286,17 @@ pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
             Err(CmdError::err("Cannot run RedisAI command within a transaction or a LUA script"))
         } else {
             let mark = ctx.out.len();
-            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, run: None, in_exec: true, deferred: None };
+            let changes = ctx.ks.changes;
+            let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, run: None, in_exec: true, deferred: None, host_job: None };
             let r = (spec.run)(&mut sub, &mut args);
             if r.is_err() {
                 ctx.out.truncate(mark);
+            } else if logging && ctx.ks.changes != changes && spec.has(flags::WRITE) {
+                if !opened {
+                    ctx.server.persist.log(&[b"MULTI"]);
+                    opened = true;
+                }
+                log_write(ctx.server, ctx.ks, spec, &args);
             }
             r
         };
@@ -236,5 +304,8 @@ pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
             ctx.server.stats.error_replies.fetch_add(1, Relaxed);
             ctx.out.error(&e.0);
         }
+    }
+    if opened {
+        ctx.server.persist.log(&[b"EXEC"]);
     }
 }

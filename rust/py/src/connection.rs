@@ -99,6 +99,8 @@ impl Connection {
     /// Writes everything the session produced; closes the transport if the session asked to.
     fn flush(&self, py: Python<'_>, session: &mut Session) -> PyResult<()> {
         let Some(t) = self.transport.get() else { return Ok(()) };
+        // what these replies acknowledge is in the AOF first (and fsynced with appendfsync always)
+        self.server.persist.flush_for_reply();
         if !session.out.is_empty() && !self.closed.load(Relaxed) {
             let n = session.out.len();
             if let Some(b) = session.out.plain_bytes() {

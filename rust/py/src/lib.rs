@@ -128,6 +128,53 @@ impl PyServer {
         exec::model_execute_now(py, &self.inner, &key, inputs, n_outputs)
     }
 
+    /// Loads the AOF (appendonly yes) or the snapshot at start-up. Models and scripts go to
+    /// `loader(job)`, which must load them before returning. Returns a one-line summary.
+    fn load_data(&self, py: Python<'_>, loader: Bound<'_, PyAny>) -> PyResult<String> {
+        let mut failure: Option<PyErr> = None;
+        let result = redisai_core::persist::load(&self.inner, &mut |job| {
+            if failure.is_none() {
+                if let Err(e) = loader.call1((PyHostJob::new(job),)) {
+                    failure = Some(e);
+                }
+            }
+        });
+        deferred::release_pending(py);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let s = result.map_err(PyValueError::new_err)?;
+        Ok(match s.truncated_at {
+            Some(off) => format!("loaded {} keys from {} ({} commands; torn tail cut at offset {off})", s.keys, s.source, s.commands),
+            None if s.source == "none" => "no snapshot or AOF to load".to_string(),
+            None => format!("loaded {} keys from {}", s.keys, s.source),
+        })
+    }
+
+    /// Opens the AOF if `appendonly yes` (after loading).
+    fn start_persistence(&self) -> PyResult<()> {
+        let on = self.inner.config.read().get("appendonly") == Some("yes");
+        redisai_core::persist::set_aof(&self.inner, on).map_err(PyValueError::new_err)
+    }
+
+    /// Periodic persistence work (save rules); call about once a second.
+    fn cron(&self, py: Python<'_>) {
+        let inner = self.inner.clone();
+        py.detach(move || redisai_core::persist::cron(&inner));
+    }
+
+    /// Final save / AOF sync at shutdown ("default", "save" or "nosave").
+    fn shutdown_persistence(&self, py: Python<'_>, mode: &str) -> PyResult<()> {
+        use redisai_core::server::ShutdownMode;
+        let m = match mode {
+            "save" => ShutdownMode::Save,
+            "nosave" => ShutdownMode::NoSave,
+            _ => ShutdownMode::Default,
+        };
+        let inner = self.inner.clone();
+        py.detach(move || redisai_core::persist::on_shutdown(&inner, m)).map_err(PyValueError::new_err)
+    }
+
     /// Sets an option as at start-up (the host fills defaults it computes, e.g. BACKENDSPATH).
     fn set_option(&self, name: &str, value: &str) -> PyResult<()> {
         self.inner.config.write().set(name, value, true).map_err(|_| PyValueError::new_err(format!("bad option {name}")))
@@ -188,6 +235,22 @@ fn resp_to_py(py: Python<'_>, v: redisai_core::resp::decode::RespValue) -> PyRes
     })
 }
 
+/// `redisai-fast check-aof`: a verdict line; raises ValueError when the log is damaged.
+#[pyfunction]
+#[pyo3(signature = (path, fix = false))]
+fn check_aof(path: &str, fix: bool) -> PyResult<String> {
+    redisai_core::persist::aof::check(std::path::Path::new(path), fix).map_err(PyValueError::new_err)
+}
+
+/// `redisai-fast check-snapshot`: a verdict line; raises ValueError when the file is damaged.
+#[pyfunction]
+fn check_snapshot(path: &str) -> PyResult<String> {
+    match redisai_core::persist::snapshot::read(std::path::Path::new(path)) {
+        Ok(entries) => Ok(format!("snapshot {path} is valid: {} keys", entries.len())),
+        Err(e) => Err(PyValueError::new_err(format!("snapshot {path}: {e}"))),
+    }
+}
+
 /// Bytes currently allocated by the Rust core.
 #[pyfunction]
 fn allocated_bytes() -> usize {
@@ -206,6 +269,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(exec::string_tensor, m)?)?;
     m.add_function(wrap_pyfunction!(exec::tensor_view, m)?)?;
     m.add_function(wrap_pyfunction!(allocated_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(check_aof, m)?)?;
+    m.add_function(wrap_pyfunction!(check_snapshot, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -118,7 +118,7 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         let path = String::from_utf8_lossy(args.get(3)).into_owned();
         let server = ctx.server.clone();
         let client = ctx.client.info.id;
-        ctx.server.exec.host.push(HostJob::LoadBackend {
+        ctx.host_job = Some(HostJob::LoadBackend {
             backend: backend.name().to_string(),
             path,
             done: Box::new(move |r| {

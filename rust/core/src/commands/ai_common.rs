@@ -98,9 +98,15 @@ pub fn finish_single_run(server: &Server, client: u64, output_keys: &[Vec<u8>], 
                 if clash {
                     error_reply("WRONGTYPE Operation against a key holding the wrong kind of value")
                 } else {
+                    let logging = server.persist.aof_enabled();
+                    let mut log = Vec::new();
                     for (k, t) in output_keys.iter().zip(outputs) {
+                        if logging {
+                            crate::persist::aof::tensor_command(&mut log, k, &t);
+                        }
                         ks.insert(k, Value::Tensor(t));
                     }
+                    server.persist.log_bytes(&log);
                     b"+OK\r\n".to_vec()
                 }
             }

@@ -8,6 +8,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod model;
+pub mod persist;
 pub mod script;
 pub mod server;
 pub mod strings;
@@ -128,6 +129,9 @@ pub struct Ctx<'a> {
     pub in_exec: bool,
     /// Work to start once the keyspace lock is released (e.g. a DAG, whose first steps may need it).
     pub deferred: Option<Box<dyn FnOnce() + Send>>,
+    /// Work for the host's loader threads (a model or script to load), handed over after the
+    /// keyspace lock is released (AOF replay runs it synchronously instead).
+    pub host_job: Option<crate::exec::HostJob>,
 }
 
 static LOOKUP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();

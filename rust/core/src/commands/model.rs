@@ -192,7 +192,7 @@ pub fn modelset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 fn submit_load(ctx: &mut Ctx, key: Vec<u8>, spec: ModelSpec) {
     let server = ctx.server.clone();
     let client = ctx.client.info.id;
-    ctx.server.exec.host.push(HostJob::LoadModel {
+    ctx.host_job = Some(HostJob::LoadModel {
         spec,
         done: Box::new(move |spec, result| {
             let reply = store_loaded(&server, &key, spec, result);
@@ -216,7 +216,13 @@ fn store_loaded(server: &Server, key: &[u8], spec: ModelSpec, result: Result<Loa
     } else {
         (loaded.input_names, loaded.output_names)
     };
-    ks.insert(key, Value::Model(Arc::new(Model::new(spec, inputs, outputs, loaded.handle))));
+    let value = Value::Model(Arc::new(Model::new(spec, inputs, outputs, loaded.handle)));
+    if server.persist.aof_enabled() {
+        let mut log = Vec::new();
+        crate::persist::aof::value_commands(&mut log, key, &value, None);
+        server.persist.log_bytes(&log);
+    }
+    ks.insert(key, value);
     b"+OK\r\n".to_vec()
 }
 

@@ -92,7 +92,7 @@ pub fn scriptstore(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 fn submit_compile(ctx: &mut Ctx, key: Vec<u8>, spec: ScriptSpec) {
     let server = ctx.server.clone();
     let client = ctx.client.info.id;
-    ctx.server.exec.host.push(HostJob::CompileScript {
+    ctx.host_job = Some(HostJob::CompileScript {
         spec,
         done: Box::new(move |spec, result| {
             let reply = store_compiled(&server, &key, spec, result);
@@ -116,7 +116,13 @@ fn store_compiled(
     if matches!(ks.peek(key, now_ms()), Some(v) if !matches!(v, Value::Script(_))) {
         return error_reply("WRONGTYPE Operation against a key holding the wrong kind of value");
     }
-    ks.insert(key, Value::Script(Arc::new(Script::new(spec, handle))));
+    let value = Value::Script(Arc::new(Script::new(spec, handle)));
+    if server.persist.aof_enabled() {
+        let mut log = Vec::new();
+        crate::persist::aof::value_commands(&mut log, key, &value, None);
+        server.persist.log_bytes(&log);
+    }
+    ks.insert(key, value);
     b"+OK\r\n".to_vec()
 }
 

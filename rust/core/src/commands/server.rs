@@ -489,6 +489,26 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
             }
         }
         *cfg = candidate;
+        drop(cfg);
+        for i in (2..args.len()).step_by(2) {
+            match crate::config::Config::canonical(&lossy(args.get(i))) {
+                Some("appendonly") => {
+                    let on = ctx.server.config.read().get("appendonly") == Some("yes");
+                    let server = ctx.server.clone();
+                    // turning the log on writes the keyspace into it: after this command's lock
+                    ctx.deferred = Some(Box::new(move || {
+                        if let Err(e) = crate::persist::set_aof(&server, on) {
+                            eprintln!("redisai-fast: {e}");
+                        }
+                    }));
+                }
+                Some("appendfsync") => {
+                    let p = ctx.server.config.read().get("appendfsync").unwrap_or("everysec").to_string();
+                    crate::persist::set_fsync_policy(ctx.server, &p);
+                }
+                _ => {}
+            }
+        }
         ctx.out.ok();
     } else if is(sub, "RESETSTAT") && args.len() == 2 {
         let s = &ctx.server.stats;
@@ -558,7 +578,21 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
                 human(used), rss_bytes(), human(max));
         }
         "persistence" => {
-            t += &format!("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n", ctx.ks.changes);
+            let p = &s.persist;
+            let ok = |b: bool| if b { "ok" } else { "err" };
+            t += &format!(
+                "# Persistence\r\nloading:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_last_bgrewrite_status:{}\r\naof_last_write_status:{}\r\naof_current_size:{}\r\n",
+                p.loading.load(Relaxed) as u8,
+                ctx.ks.changes.saturating_sub(p.changes_at_save.load(Relaxed)),
+                p.bgsave_running.load(Relaxed) as u8,
+                p.last_save.load(Relaxed),
+                ok(p.last_bgsave_ok.load(Relaxed)),
+                p.aof_enabled() as u8,
+                p.rewrite_running.load(Relaxed) as u8,
+                ok(p.last_rewrite_ok.load(Relaxed)),
+                ok(p.aof_last_write_ok()),
+                p.aof_size(),
+            );
         }
         "stats" => {
             let st = &s.stats;

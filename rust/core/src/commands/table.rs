@@ -1,7 +1,7 @@
 //! THE command table: every command the server answers, with its arity, flags, key positions
 //! and handler. To find where a command is handled, find its name here.
 use super::flags::*;
-use super::{ai_admin, dag, hashes, keys, lists, model, script, server, strings, tensor, transactions, CommandSpec};
+use super::{ai_admin, dag, hashes, keys, lists, model, persist, script, server, strings, tensor, transactions, CommandSpec};
 
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal, $run:path) => {
@@ -38,6 +38,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("flushall", -1, WRITE, 0, 0, 0, "server", "Removes all keys.", server::flush),
     cmd!("time", 1, FAST | STALE, 0, 0, 0, "server", "Returns the server time.", server::time),
     cmd!("shutdown", -1, ADMIN | NOMULTI | STALE | NOSCRIPT, 0, 0, 0, "server", "Stops the server.", server::shutdown),
+    cmd!("save", 1, ADMIN | NOSCRIPT, 0, 0, 0, "server", "Writes the snapshot to disk now.", persist::save),
+    cmd!("bgsave", -1, ADMIN | NOSCRIPT, 0, 0, 0, "server", "Writes the snapshot in the background.", persist::bgsave),
+    cmd!("lastsave", 1, FAST | STALE, 0, 0, 0, "server", "Unix time of the last successful save.", persist::lastsave),
+    cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT, 0, 0, 0, "server", "Rewrites the append-only file in the background.", persist::bgrewriteaof),
     cmd!("module", -2, ADMIN | NOMULTI | NOSCRIPT, 0, 0, 0, "server", "Lists modules (RedisAI is built in as 'ai').", server::module),
     // generic keys
     cmd!("exists", -2, READONLY | FAST, 1, -1, 1, "generic", "Determines whether keys exist.", keys::exists),

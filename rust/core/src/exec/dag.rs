@@ -250,11 +250,16 @@ impl DagRun {
             if clash {
                 extra_error = Some("WRONGTYPE Operation against a key holding the wrong kind of value".into());
             } else {
+                let mut log = Vec::new();
                 for (k, s) in &st.plan.persist {
                     if let Some(t) = &st.plan.slots[*s] {
+                        if self.server.persist.aof_enabled() {
+                            crate::persist::aof::tensor_command(&mut log, k, t);
+                        }
                         ks.insert(k, Value::Tensor(t.clone()));
                     }
                 }
+                self.server.persist.log_bytes(&log);
             }
         }
         let mut out = Out::new(self.resp3);
