@@ -44,10 +44,11 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> "ServerProcess":
         cmd = [server_binary(), "--port", "0", *self.args]
         self._log = open(self.log_path, "ab")
+        start_at = self._log.tell()  # a restart in the same directory appends: read only this run's lines
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.log_path.read_text(errors="replace")
+            text = self.log_path.read_bytes()[start_at:].decode(errors="replace")
             m = READY.search(text)
             if m:
                 self.port = int(m.group(2))

@@ -194,6 +194,7 @@ pub enum ReadEnd {
 pub fn read_commands(path: &Path, mut each: impl FnMut(Vec<Vec<u8>>, u64) -> Result<(), String>) -> Result<ReadEnd, String> {
     let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut input = Input::new(usize::MAX / 4);
+    input.multibulk_only = true;
     let mut chunk = vec![0u8; 1 << 20];
     let mut fed: u64 = 0;
     loop {
@@ -207,10 +208,7 @@ pub fn read_commands(path: &Path, mut each: impl FnMut(Vec<Vec<u8>>, u64) -> Res
             let start = fed - input.pending_bytes() as u64;
             match input.next_command() {
                 Ok(Some(args)) => {
-                    let argv = args.to_vecs();
-                    let end = fed - input.pending_bytes() as u64;
-                    each(argv, start).map_err(|e| format!("{} at offset {start}: {e}", path.display()))?;
-                    let _ = end;
+                    each(args.to_vecs(), start).map_err(|e| format!("{} at offset {start}: {e}", path.display()))?;
                 }
                 Ok(None) => break,
                 Err(e) => {

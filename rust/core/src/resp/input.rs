@@ -111,6 +111,8 @@ pub struct Input {
     pub authenticated: bool,
     /// Bytes buffered by completed-but-unexecuted and partial commands, for CLIENT LIST `qbuf`.
     big_pending: usize,
+    /// Refuse inline commands (the append-only log holds only multibulks; anything else is damage).
+    pub multibulk_only: bool,
 }
 
 impl Input {
@@ -125,6 +127,7 @@ impl Input {
             max_bulk,
             authenticated: true,
             big_pending: 0,
+            multibulk_only: false,
         }
     }
 
@@ -294,6 +297,8 @@ impl Input {
                         }
                         self.args.reserve((n as usize).min(1024));
                         self.state = State::Multi { left: n as usize };
+                    } else if self.multibulk_only {
+                        return Err(ProtoError(format!("expected '*', got '{}'", self.buf[self.pos].escape_ascii())));
                     } else {
                         let Some(nl) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) else {
                             if self.end - self.pos > MAX_INLINE {
@@ -466,6 +471,14 @@ mod tests {
         let mut inp = Input::new(512 << 20);
         inp.push(&vec![b'a'; MAX_INLINE + 10]);
         assert_eq!(all_commands(&mut inp), Err(ProtoError("too big inline request".into())));
+    }
+
+    #[test]
+    fn multibulk_only_refuses_inline() {
+        let mut inp = Input::new(512 << 20);
+        inp.multibulk_only = true;
+        inp.push(b"*1\r\n$4\r\nPING\r\n#3\r\n");
+        assert_eq!(all_commands(&mut inp), Err(ProtoError("expected '*', got '#'".into())));
     }
 
     #[test]

@@ -1,0 +1,341 @@
+"""Durability end to end: every value type survives SAVE/BGSAVE/shutdown + restart and AOF replay +
+restart (models run again with the same outputs); acknowledged writes survive SIGKILL; torn and
+corrupt files are handled as documented; BGREWRITEAOF compacts while writes go on."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from tests.support import models
+from tests.support.server import ServerProcess, server_binary
+
+pytestmark = pytest.mark.slow
+
+ADDTWO = "def addtwo(a, b):\n    return a + b\n"
+ENTRY = "def f(tensors: List[Tensor], keys: List[str], args: List[str]):\n    return tensors[0] * 3\n"
+DTYPES = {"FLOAT": np.float32, "DOUBLE": np.float64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
+          "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16, "BOOL": np.bool_}
+
+
+def start(tmp: Path, *args: str) -> ServerProcess:
+    return ServerProcess("--dir", str(tmp), *args, cwd=str(tmp)).start(timeout=120)
+
+
+def populate(r: redis.Redis) -> None:
+    for name, dt in DTYPES.items():
+        if name == "BOOL":
+            a = (np.arange(6) % 2).astype(dt)
+        elif name.startswith("UINT"):
+            a = np.arange(250, 256).astype(dt)
+        else:
+            a = np.arange(-3, 3).astype(dt)
+        r.execute_command("AI.TENSORSET", f"t:{name}", name, 2, 3, "BLOB", a.tobytes())
+    r.execute_command("AI.TENSORSET", "t:STRING", "STRING", 2, "VALUES", "hello", "")
+    r.execute_command("AI.TENSORSET", "t:scalar", "FLOAT", "VALUES", 7)
+    r.set("s", b"bin\x00ary")
+    r.hset("h", mapping={"f1": "1", "f2": b"\x00\xff"})
+    r.rpush("l", "a", "b", "c")
+    r.set("ttl", "v", ex=1000)
+    r.execute_command("AI.MODELSTORE", "m:onnx", "ONNX", "CPU", "TAG", "v1", "BATCHSIZE", 8, "MINBATCHSIZE", 2,
+                      "MINBATCHTIMEOUT", 50, "BLOB", models.onnx_linear())
+    r.execute_command("AI.MODELSTORE", "m:torch", "TORCH", "CPU", "TAG", "v2", "BLOB", models.torch_linear())
+    r.execute_command("AI.MODELSTORE", "m:tf", "TF", "CPU", "INPUTS", 1, "x", "OUTPUTS", 1, "y", "BLOB", models.tf_linear())
+    r.execute_command("AI.MODELSTORE", "m:tflite", "TFLITE", "CPU", "BLOB", models.tflite_linear())
+    r.execute_command("AI.SCRIPTSET", "sc:old", "CPU", "TAG", "s1", "SOURCE", ADDTWO)
+    r.execute_command("AI.SCRIPTSTORE", "sc:new", "CPU", "ENTRY_POINTS", 1, "f", "SOURCE", ENTRY)
+    x = np.array([[1, 2, 3, 4]], dtype=np.float32)
+    r.execute_command("AI.TENSORSET", "x", "FLOAT", 1, 4, "BLOB", x.tobytes())
+    r.execute_command("AI.MODELEXECUTE", "m:onnx", "INPUTS", 1, "x", "OUTPUTS", 1, "y:onnx")
+
+
+def verify(r: redis.Redis) -> None:
+    for name, dt in DTYPES.items():
+        got = r.execute_command("AI.TENSORGET", f"t:{name}", "META", "BLOB")
+        assert got[1] == name.encode() and got[3] == [2, 3]
+        assert len(got[5]) == 6 * np.dtype(dt).itemsize
+    assert r.execute_command("AI.TENSORGET", "t:STRING", "VALUES") == [b"hello", b""]
+    assert r.execute_command("AI.TENSORGET", "t:scalar", "META") == [b"dtype", b"FLOAT", b"shape", []]
+    assert r.get("s") == b"bin\x00ary"
+    assert r.hgetall("h") == {b"f1": b"1", b"f2": b"\x00\xff"}
+    assert r.lrange("l", 0, -1) == [b"a", b"b", b"c"]
+    assert 900 < r.ttl("ttl") <= 1000
+    meta = r.execute_command("AI.MODELGET", "m:onnx", "META")
+    assert meta[4:10] == [b"tag", b"v1", b"batchsize", 8, b"minbatchsize", 2] and meta[-1] == 50
+    assert r.execute_command("AI.MODELGET", "m:tf", "META")[10:14] == [b"inputs", [b"x"], b"outputs", [b"y"]]
+    assert r.execute_command("AI.SCRIPTGET", "sc:old") == [b"device", b"CPU", b"tag", b"s1", b"Entry Points", [],
+                                                            b"source", ADDTWO.encode()]
+    x = np.array([[1, 2, 3, 4]], dtype=np.float32)
+    expected = models.linear_expected(x)
+    for m in ("m:onnx", "m:torch", "m:tf", "m:tflite"):
+        assert r.execute_command("AI.MODELEXECUTE", m, "INPUTS", 1, "x", "OUTPUTS", 1, "out") == b"OK"
+        blob = r.execute_command("AI.TENSORGET", "out", "BLOB")
+        np.testing.assert_allclose(np.frombuffer(blob, np.float32).reshape(1, 3), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.frombuffer(r.execute_command("AI.TENSORGET", "y:onnx", "BLOB"), np.float32), expected.ravel(), rtol=1e-6)
+    assert r.execute_command("AI.SCRIPTRUN", "sc:old", "addtwo", "INPUTS", "t:FLOAT", "t:FLOAT", "OUTPUTS", "o") == b"OK"
+    assert r.execute_command("AI.SCRIPTEXECUTE", "sc:new", "f", "INPUTS", 1, "t:scalar", "OUTPUTS", 1, "o") == b"OK"
+    assert r.execute_command("AI.TENSORGET", "o", "VALUES") == [b"21"]
+
+
+def test_snapshot_round_trip_every_type(tmp_path: Path) -> None:
+    s = start(tmp_path)
+    r = redis.Redis(port=s.port, protocol=2)
+    populate(r)
+    assert r.save() is True
+    last = r.lastsave()
+    s.stop()
+    s = start(tmp_path)
+    r = redis.Redis(port=s.port, protocol=2)
+    verify(r)
+    assert r.lastsave() >= last
+    s.stop()
+
+
+def test_aof_replay_round_trip_every_type(tmp_path: Path) -> None:
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    populate(r)
+    r.delete("gone")
+    r.set("gone", 1)
+    r.delete("gone")
+    r.set("expired", "x", px=1)
+    time.sleep(0.01)
+    s.kill()  # no shutdown save: only the log
+    assert not (tmp_path / "dump.snapshot").exists()
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    verify(r)
+    assert r.exists("gone", "expired") == 0
+    assert r.info("persistence")["aof_enabled"] == 1
+    s.stop()
+
+
+def test_bgsave_and_shutdown_save(tmp_path: Path) -> None:
+    s = start(tmp_path, "--save", "3600 1")
+    r = redis.Redis(port=s.port, protocol=2)
+    r.execute_command("AI.TENSORSET", "a", "FLOAT", 1, "VALUES", 1)
+    assert r.bgsave() is True
+    deadline = time.time() + 30
+    while r.info("persistence")["rdb_bgsave_in_progress"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert r.info("persistence")["rdb_last_bgsave_status"] == "ok"
+    r.execute_command("AI.TENSORSET", "b", "FLOAT", 1, "VALUES", 2)
+    s.stop()  # SIGTERM: with save rules the data is saved at shutdown
+    s = start(tmp_path)
+    r = redis.Redis(port=s.port, protocol=2)
+    assert sorted(r.keys("*")) == [b"a", b"b"]
+    r.set("c", 1)
+    r.shutdown(nosave=True)
+    s.proc.wait(10)
+    s = start(tmp_path)
+    assert redis.Redis(port=s.port).exists("c") == 0  # SHUTDOWN NOSAVE wrote nothing
+    s.stop()
+
+
+def test_save_rules_trigger_a_background_save(tmp_path: Path) -> None:
+    s = start(tmp_path, "--save", "1 1")
+    r = redis.Redis(port=s.port, protocol=2)
+    r.set("k", "v")
+    deadline = time.time() + 20
+    while not (tmp_path / "dump.snapshot").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert (tmp_path / "dump.snapshot").exists()
+    assert r.info("persistence")["rdb_changes_since_last_save"] == 0 or r.bgsave
+    s.kill()
+
+
+def test_bgrewriteaof_compacts_while_writes_continue(tmp_path: Path) -> None:
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    for i in range(2000):
+        r.execute_command("AI.TENSORSET", "same", "INT32", 1, "VALUES", i)
+    before = (tmp_path / "appendonly.aof").stat().st_size
+    assert r.bgrewriteaof() is True
+    for i in range(100):
+        r.set(f"during:{i}", i)
+    deadline = time.time() + 30
+    while r.info("persistence")["aof_rewrite_in_progress"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert r.info("persistence")["aof_last_bgrewrite_status"] == "ok"
+    r.set("after", 1)
+    after = (tmp_path / "appendonly.aof").stat().st_size
+    assert after < before / 10
+    s.kill()
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    assert r.execute_command("AI.TENSORGET", "same", "VALUES") == [1999]
+    assert all(r.get(f"during:{i}") == str(i).encode() for i in range(100))
+    assert r.get("after") == b"1"
+    s.stop()
+
+
+def test_config_set_appendonly_writes_existing_data(tmp_path: Path) -> None:
+    s = start(tmp_path, "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    r.execute_command("AI.TENSORSET", "before", "FLOAT", 1, "VALUES", 3)
+    assert r.config_set("appendonly", "yes") is True
+    r.set("after", "1")
+    s.kill()
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    assert r.execute_command("AI.TENSORGET", "before", "VALUES") == [b"3"]
+    assert r.get("after") == b"1"
+    s.stop()
+
+
+def assert_survived(r: redis.Redis, key: str, acked: int) -> None:
+    """The acknowledged value, or the one write that followed it on that key: the server may have
+    logged and applied a write whose reply the kill cut off (the writer has one command in flight)."""
+    got = int(r.execute_command("AI.TENSORGET", key, "VALUES")[0])
+    assert got in (acked, acked + 500), (key, acked, got)
+
+
+def crash_rounds(tmp_path: Path, fsync: str, rounds: int) -> None:
+    rng = random.Random(7)
+    acked: dict[str, tuple[int, float]] = {}
+    i = 0
+    blob = models.onnx_linear()
+    for rnd in range(rounds):
+        s = start(tmp_path, "--appendonly", "yes", "--appendfsync", fsync, "--save", "")
+        r = redis.Redis(port=s.port, protocol=2, socket_timeout=5)
+        # everything acknowledged before is still there
+        kill_time = acked.pop("__kill__", (0, 0.0))[1] if "__kill__" in acked else None
+        for key, (val, t) in acked.items():
+            if fsync == "always" or (kill_time is not None and t < kill_time - 2.0):
+                assert_survived(r, key, val)
+        stop = threading.Event()
+
+        def writer() -> None:
+            nonlocal i
+            c = redis.Redis(port=s.port, protocol=2, socket_timeout=5)
+            while not stop.is_set():
+                key = f"w:{i % 500}"
+                try:
+                    if i % 97 == 0:
+                        c.execute_command("AI.MODELSTORE", f"model:{i % 3}", "ONNX", "CPU", "BLOB", blob)
+                    c.execute_command("AI.TENSORSET", key, "INT64", 1, "VALUES", i)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    return
+                acked[key] = (i, time.time())
+                i += 1
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(rng.uniform(0.3, 1.0))
+        os.kill(s.pid, signal.SIGKILL)
+        acked["__kill__"] = (0, time.time())
+        stop.set()
+        t.join()
+        s.proc.wait(10)
+    s = start(tmp_path, "--appendonly", "yes", "--appendfsync", fsync, "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    kill_time = acked.pop("__kill__")[1]
+    for key, (val, t) in acked.items():
+        if fsync == "always" or t < kill_time - 2.0:
+            assert_survived(r, key, val)
+    assert len(acked) > 50
+    s.stop()
+
+
+def test_sigkill_loses_no_acknowledged_write_with_fsync_always(tmp_path: Path) -> None:
+    crash_rounds(tmp_path, "always", rounds=4)
+
+
+def test_sigkill_with_everysec_loses_at_most_the_last_seconds(tmp_path: Path) -> None:
+    crash_rounds(tmp_path, "everysec", rounds=3)
+
+
+def test_interrupted_snapshot_leaves_the_previous_one(tmp_path: Path) -> None:
+    s = start(tmp_path, "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    r.set("old", "1")
+    r.save()
+    big = np.zeros(8 * 1024 * 1024, dtype=np.float32).tobytes()  # 32 MiB per tensor
+    for k in range(8):
+        r.execute_command("AI.TENSORSET", f"big:{k}", "FLOAT", len(big) // 4, "BLOB", big)
+    r.bgsave()
+    os.kill(s.pid, signal.SIGKILL)  # mid-write
+    s.proc.wait(10)
+    assert subprocess.run([server_binary(), "check-snapshot", str(tmp_path / "dump.snapshot")],
+                          capture_output=True).returncode == 0
+    s = start(tmp_path)
+    r = redis.Redis(port=s.port, protocol=2)
+    assert r.get("old") == b"1"
+    s.stop()
+
+
+def test_torn_aof_tail_is_truncated_with_a_log_line(tmp_path: Path) -> None:
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    redis.Redis(port=s.port).set("k", "v")
+    s.kill()
+    aof = tmp_path / "appendonly.aof"
+    good = aof.stat().st_size
+    with open(aof, "ab") as f:
+        f.write(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$5\r\nhal")
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    assert redis.Redis(port=s.port).get("k") == b"v"
+    assert f"truncating the log at offset {good}" in s.log()
+    assert aof.stat().st_size == good
+    s.stop()
+
+
+def test_corrupt_aof_stops_startup_naming_file_and_offset(tmp_path: Path) -> None:
+    s = start(tmp_path, "--appendonly", "yes", "--save", "")
+    r = redis.Redis(port=s.port)
+    r.set("a", "1")
+    r.set("b", "2")
+    s.kill()
+    aof = tmp_path / "appendonly.aof"
+    data = bytearray(aof.read_bytes())
+    second = data.index(b"*3", 1)
+    data[second] = ord("#")  # flip the start of the second command
+    aof.write_bytes(bytes(data))
+    proc = subprocess.run([server_binary(), "--port", "0", "--dir", str(tmp_path), "--appendonly", "yes"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "appendonly.aof" in proc.stderr and f"offset {second}" in proc.stderr
+    out = subprocess.run([server_binary(), "check-aof", str(aof)], capture_output=True, text=True)
+    assert out.returncode == 1 and f"offset {second}" in out.stderr
+
+
+def test_snapshot_with_wrong_version_or_flipped_byte(tmp_path: Path) -> None:
+    s = start(tmp_path, "--save", "")
+    r = redis.Redis(port=s.port)
+    r.set("a", "1" * 100)
+    r.save()
+    s.stop()
+    snap = tmp_path / "dump.snapshot"
+    data = bytearray(snap.read_bytes())
+    flipped = bytearray(data)
+    flipped[40] ^= 0xFF
+    snap.write_bytes(bytes(flipped))
+    out = subprocess.run([server_binary(), "check-snapshot", str(snap)], capture_output=True, text=True)
+    assert out.returncode == 1 and ("checksum mismatch" in out.stderr or "bad record" in out.stderr)
+    versioned = bytearray(data)
+    versioned[8:12] = struct.pack("<I", 99)
+    snap.write_bytes(bytes(versioned))
+    proc = subprocess.run([server_binary(), "--port", "0", "--dir", str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "dump.snapshot" in proc.stderr and "unsupported snapshot version 99" in proc.stderr
+
+
+def test_check_aof_fix(tmp_path: Path) -> None:
+    aof = tmp_path / "a.aof"
+    aof.write_bytes(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$1\r\nk")
+    out = subprocess.run([server_binary(), "check-aof", str(aof)], capture_output=True, text=True)
+    assert out.returncode == 1 and "incomplete from offset 20" in out.stderr
+    out = subprocess.run([server_binary(), "check-aof", "--fix", str(aof)], capture_output=True, text=True)
+    assert out.returncode == 0 and aof.stat().st_size == 20
+    out = subprocess.run([server_binary(), "check-aof", str(aof)], capture_output=True, text=True)
+    assert out.returncode == 0 and "1 commands" in out.stdout
