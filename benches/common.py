@@ -7,6 +7,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.server import ServerProcess
 
 LOADGEN = ROOT / "target" / "release" / "loadgen"
 
@@ -53,6 +54,16 @@ class RedisServer:
             self.proc.wait(10)
 
 
+def interleaved(ours, theirs, repeat: int) -> tuple[float, float]:
+    """Runs the two measurements alternately `repeat` times; the median of each (the machines
+    are shared and noisy: alternating spreads a slow spell over both sides)."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(ours())
+        b.append(theirs())
+    return statistics.median(a), statistics.median(b)
+
+
 def build_loadgen() -> None:
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadgen"], cwd=ROOT, check=True)
 
@@ -66,7 +77,7 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     from redisai_fast import __version__
 
     return {
@@ -78,4 +89,4 @@ def machine() -> dict[str, str]:
     }
 
 
-__all__ = ["ROOT", "LOADGEN", "RedisServer", "ServerProcess", "build_loadgen", "machine", "free_port"]
+__all__ = ["LOADGEN", "ROOT", "RedisServer", "ServerProcess", "build_loadgen", "free_port", "interleaved", "machine"]

@@ -11,8 +11,8 @@ import statistics
 import time
 
 import redis
-
 from common import ROOT, ServerProcess, machine  # noqa: F401
+
 from tests.support import models
 
 

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import redis
-
 from common import ServerProcess, machine
 
 IN, HIDDEN, OUT = 256, 512, 10

@@ -12,7 +12,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 
-from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, machine
+from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, interleaved, machine
 
 SIZES = {"4 KiB": 4096, "256 KiB": 256 * 1024, "16 MiB": 16 * 1024 * 1024}
 KEYSPACE = {4096: 10000, 256 * 1024: 100, 16 * 1024 * 1024: 8}
@@ -70,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer requests per case")
     ap.add_argument("--sizes", default=",".join(SIZES), help="comma list of " + ", ".join(SIZES))
+    ap.add_argument("--repeat", type=int, default=3, help="alternating runs per case (median)")
     args = ap.parse_args()
     build_loadgen()
     cases = [Case(SIZES[s.strip()], c, p, w) for s in args.sizes.split(",") for c in (1, 50) for p in (1, 16)
@@ -79,8 +80,8 @@ def main() -> None:
     rows = []
     try:
         for case in cases:
-            ours = measure(fast.port, case, True, args.quick)
-            theirs = measure(ref.port, case, False, args.quick)
+            ours, theirs = interleaved(lambda c=case: measure(fast.port, c, True, args.quick),
+                                       lambda c=case: measure(ref.port, c, False, args.quick), args.repeat)
             label = next(k for k, v in SIZES.items() if v == case.size)
             op = "TENSORSET vs SET" if case.write else "TENSORGET vs GET"
             rows.append((label, case.clients, case.pipeline, op, ours, theirs, ours / theirs))

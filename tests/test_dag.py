@@ -69,13 +69,13 @@ def test_spec_image_pipeline_with_redis_cli(server: ServerProcess, r: redis.Redi
         ["redis-cli", "-p", str(server.port), "--no-raw", "-x", "AI.DAGRUN_RO", "|>", "AI.SCRIPTRUN", "imagenet_script",
          "post_process", "INPUTS", "logits", "OUTPUTS", "output", "|>", "AI.TENSORGET", "output", "VALUES", "|>",
          "AI.TENSORSET", "logits", "FLOAT", "1", "1000", "BLOB"],
-        input=np.eye(1, 1000, 111, dtype=np.float32).tobytes(), capture_output=True, timeout=30)
+        input=np.eye(1, 1000, 111, dtype=np.float32).tobytes(), capture_output=True, timeout=30, check=False)
     assert out.stdout.decode().strip() == "(error) ERR INPUT key cannot be found in DAG"
     logits = np.eye(1, 1000, 111, dtype=np.float32)
     r.execute_command("AI.TENSORSET", "logits", "FLOAT", 1, 1000, "BLOB", logits.tobytes())
     out = subprocess.run(
         ["redis-cli", "-p", str(server.port), "--no-raw", "AI.DAGEXECUTE_RO", "LOAD", "1", "logits", "|>",
-         "AI.TENSORGET", "logits", "META"], capture_output=True, timeout=30)
+         "AI.TENSORGET", "logits", "META"], capture_output=True, timeout=30, check=False)
     assert out.stdout.decode() == '1) 1) "dtype"\n   2) "FLOAT"\n   3) "shape"\n   4) 1) (integer) 1\n      2) (integer) 1000\n'
 
 

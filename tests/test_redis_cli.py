@@ -19,13 +19,17 @@ TRANSCRIPTS = [
     ("AI.TENSORGET mytensor BLOB", '"\\x00\\x00\\x80?\\x00\\x00\\x00@\\x00\\x00@@\\x00\\x00\\x80@"'),
     (
         "AI.TENSORGET mytensor META VALUES",
-        '1) "dtype"\n2) "FLOAT"\n3) "shape"\n4) 1) (integer) 2\n   2) (integer) 2\n5) "values"\n'
-        '6) 1) "1"\n   2) "2"\n   3) "3"\n   4) "4"',
+        (
+            '1) "dtype"\n2) "FLOAT"\n3) "shape"\n4) 1) (integer) 2\n   2) (integer) 2\n5) "values"\n'
+            '6) 1) "1"\n   2) "2"\n   3) "3"\n   4) "4"'
+        ),
     ),
     (
         "AI.TENSORGET mytensor META BLOB",
-        '1) "dtype"\n2) "FLOAT"\n3) "shape"\n4) 1) (integer) 2\n   2) (integer) 2\n5) "blob"\n'
-        '6) "\\x00\\x00\\x80?\\x00\\x00\\x00@\\x00\\x00@@\\x00\\x00\\x80@"',
+        (
+            '1) "dtype"\n2) "FLOAT"\n3) "shape"\n4) 1) (integer) 2\n   2) (integer) 2\n5) "blob"\n'
+            '6) "\\x00\\x00\\x80?\\x00\\x00\\x00@\\x00\\x00@@\\x00\\x00\\x80@"'
+        ),
     ),
     ("TYPE mytensor", "AI_TENSOR"),
 ]
@@ -34,7 +38,7 @@ TRANSCRIPTS = [
 def cli(port: int, line: str, *extra: str) -> str:
     out = subprocess.run(
         ["redis-cli", "-p", str(port), "--no-raw", *extra, *line.split()],
-        capture_output=True, text=True, timeout=20,
+        capture_output=True, text=True, timeout=20, check=False,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout.rstrip("\n")
@@ -55,7 +59,7 @@ def test_transcript_as_one_session_via_stdin(cli_server: ServerProcess) -> None:
     """redis-cli reading commands from stdin (one connection, pipelined)."""
     script = "\n".join(c for c, _ in TRANSCRIPTS) + "\n"
     out = subprocess.run(["redis-cli", "-p", str(cli_server.port), "--no-raw"], input=script,
-                         capture_output=True, text=True, timeout=20)
+                         capture_output=True, text=True, timeout=20, check=False)
     assert out.stdout.rstrip("\n") == "\n".join(e for _, e in TRANSCRIPTS)
 
 
@@ -73,8 +77,8 @@ def test_cli_pipe_mode_with_blob(cli_server: ServerProcess) -> None:
     """`redis-cli -x` sends stdin as the last argument (how the spec stores model blobs)."""
     data = bytes(range(16))
     out = subprocess.run(["redis-cli", "-p", str(cli_server.port), "-x", "AI.TENSORSET", "fromstdin", "UINT8", "16", "BLOB"],
-                         input=data, capture_output=True, timeout=20)
+                         input=data, capture_output=True, timeout=20, check=False)
     assert out.stdout.strip() == b"OK"
     out = subprocess.run(["redis-cli", "-p", str(cli_server.port), "--raw", "AI.TENSORGET", "fromstdin", "BLOB"],
-                         capture_output=True, timeout=20)
+                         capture_output=True, timeout=20, check=False)
     assert out.stdout[:-1] == data

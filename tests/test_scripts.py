@@ -118,10 +118,10 @@ def rs(r: redis.Redis) -> redis.Redis:
 def test_spec_scriptset_example_with_redis_cli(server: ServerProcess, r: redis.Redis) -> None:
     # the reference's example has an extra "addtwo": RedisAI answers it with an arity error
     out = subprocess.run(["redis-cli", "-p", str(server.port), "-x", "AI.SCRIPTSET", "myscript", "addtwo", "CPU", "TAG",
-                          "myscript:v0.1", "SOURCE"], input=ADDTWO.encode(), capture_output=True, timeout=30)
+                          "myscript:v0.1", "SOURCE"], input=ADDTWO.encode(), capture_output=True, timeout=30, check=False)
     assert out.stdout.strip() == b"ERR wrong number of arguments for 'ai.scriptset' command"
     out = subprocess.run(["redis-cli", "-p", str(server.port), "-x", "AI.SCRIPTSET", "myscript", "CPU", "TAG",
-                          "myscript:v0.1", "SOURCE"], input=ADDTWO.encode(), capture_output=True, timeout=60)
+                          "myscript:v0.1", "SOURCE"], input=ADDTWO.encode(), capture_output=True, timeout=60, check=False)
     assert out.stdout.strip() == b"OK"
     assert r.execute_command("AI.SCRIPTGET", "myscript") == [
         b"device", b"CPU", b"tag", b"myscript:v0.1", b"Entry Points", [], b"source", ADDTWO.encode()]

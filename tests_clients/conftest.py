@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +39,8 @@ def model_blob():
     def get(name: str) -> bytes:
         if name not in cache:
             code = (
-                "import sys; sys.path.insert(0, %r); from tests.support import models; "
-                "sys.stdout.buffer.write(getattr(models, %r)())" % (str(ROOT), name)
+                f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.support import models; "
+                f"sys.stdout.buffer.write(getattr(models, {name!r})())"
             )
             out = subprocess.run([_server_python(), "-W", "ignore", "-c", code], capture_output=True, check=True, timeout=300)
             cache[name] = out.stdout

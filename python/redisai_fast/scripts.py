@@ -11,7 +11,7 @@ one may run code here (protect the server with `requirepass`).
 from __future__ import annotations
 
 import threading
-from typing import Any, List, Optional, Tuple  # noqa: F401  (names scripts may use in annotations)
+from typing import Any, List, Optional, Tuple  # noqa: F401, UP035  (names scripts may use in annotations)
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ def _redis_execute(cmd: str, args: list[str]) -> Any:
 
 def _as_list(value: Any) -> list[Any]:
     if not isinstance(value, (list, tuple)):
-        raise RuntimeError("redis.asList: the value is not an array reply")
+        raise TypeError("redis.asList: the value is not an array reply")
     return list(value)
 
 
@@ -74,7 +74,7 @@ def bind(core: Any) -> None:
 def _compile(source: str) -> torch.jit.CompilationUnit:
     # the compiler resolves free names from this frame: these make RedisAI's extensions available
     redis = torch.ops.redis  # noqa: F841
-    redisAI = torch.ops.redisAI  # noqa: F841,N806
+    redisAI = torch.ops.redisAI  # noqa: F841
     return torch.jit.CompilationUnit(source)
 
 
@@ -194,4 +194,4 @@ def compile_script(source: str, device: Device, entry_points: list[str]) -> Comp
     return CompiledScript(cu, device, entry_points)
 
 
-__all__ = ["bind", "compile_script", "CompiledScript", "np"]
+__all__ = ["CompiledScript", "bind", "compile_script", "np"]

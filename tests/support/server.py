@@ -41,9 +41,9 @@ class ServerProcess:
         self.port = 0
         self.log_path = Path(self.cwd) / "server.log"
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
+    def start(self, timeout: float = 30.0) -> ServerProcess:
         cmd = [server_binary(), "--port", "0", *self.args]
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115  (the server writes it until stop())
         start_at = self._log.tell()  # a restart in the same directory appends: read only this run's lines
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
@@ -88,10 +88,10 @@ class ServerProcess:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
-    def raw(self) -> "RawConnection":
+    def raw(self) -> RawConnection:
         return RawConnection(self.port)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -170,7 +170,7 @@ class RawConnection:
                 if not chunk:
                     return True
                 self.buf += chunk
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         except ConnectionResetError:
             return True

@@ -147,7 +147,18 @@ fn key_name(i: u64) -> Vec<u8> {
 
 fn main() {
     let o = parse();
-    let payload: Arc<Vec<u8>> = Arc::new((0..o.size).map(|i| b'a' + (i % 26) as u8).collect());
+    // Pseudo-random bytes: nothing on either side gets to compress them (RDB's LZF would).
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let payload: Arc<Vec<u8>> = Arc::new(
+        (0..o.size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect(),
+    );
     if o.preload {
         let set_op = if o.op == "tensorget" { "tensorset" } else { "set" };
         let s = TcpStream::connect((o.host.as_str(), o.port)).expect("connect");

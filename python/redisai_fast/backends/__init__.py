@@ -60,7 +60,7 @@ class Device:
     text: str
 
     @staticmethod
-    def parse(text: str) -> "Device":
+    def parse(text: str) -> Device:
         up = text.upper()
         kind, _, idx = up.partition(":")
         if kind not in ("CPU", "GPU") or (idx and not idx.isdigit()):

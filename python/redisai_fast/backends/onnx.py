@@ -57,7 +57,7 @@ class Watchdog:
 
 
 class OnnxModel:
-    def __init__(self, session: ort.InferenceSession, backend: "OnnxBackend") -> None:
+    def __init__(self, session: ort.InferenceSession, backend: OnnxBackend) -> None:
         self.session = session
         self.backend = backend
         self.input_names = [i.name for i in session.get_inputs()]

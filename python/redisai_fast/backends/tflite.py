@@ -13,10 +13,11 @@ from ai_edge_litert import interpreter as litert
 from redisai_fast.backends import BackendError, Device, Options, clean_message
 
 try:
+    from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as _dist_version
 
     LITERT_VERSION = _dist_version("ai-edge-litert")
-except Exception:  # metadata missing in odd installs
+except PackageNotFoundError:  # metadata missing in odd installs
     LITERT_VERSION = "unknown"
 
 

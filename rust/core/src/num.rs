@@ -90,3 +90,25 @@ mod tests {
         }
     }
 }
+
+/// INCRBYFLOAT / HINCRBYFLOAT results: the shortest decimal that reads back as the same double,
+/// never in exponent form ("1.6", "3001"). Redis formats an 80-bit long double with 17 decimals
+/// and trims zeros; the two agree wherever a double holds the result exactly enough (they can
+/// differ in the 17th significant digit, e.g. for 1/3).
+pub fn fmt_human(v: f64) -> String {
+    let s = format!("{v}");
+    if s == "-0" { "0".into() } else { s }
+}
+
+#[cfg(test)]
+mod human_tests {
+    use super::fmt_human;
+
+    #[test]
+    fn shortest_round_trip_without_exponent() {
+        assert_eq!(fmt_human(1.5 + 0.1), "1.6");
+        assert_eq!(fmt_human(3000.0 + 1.0), "3001");
+        assert_eq!(fmt_human(-0.0), "0");
+        assert_eq!(fmt_human(1e21), "1000000000000000000000");
+    }
+}

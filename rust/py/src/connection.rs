@@ -65,10 +65,44 @@ struct Transport {
 }
 
 /// Shared by all connections of a server: the SHUTDOWN callback (called with "default",
-/// "save" or "nosave") and the registry that finds a blocked client's connection.
+/// "save" or "nosave"), the registry that finds a blocked client's connection, and the clients
+/// whose replies wait for the next AOF group commit.
 pub struct Hooks {
     pub on_shutdown: Py<PyAny>,
     pub registry: Mutex<HashMap<u64, Py<Connection>>>,
+    pub fsync_waiters: Mutex<Vec<u64>>,
+    /// The completion eventfd: written to run the group commit on the next loop pass.
+    pub wake_fd: i32,
+}
+
+impl Hooks {
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writing 8 bytes to our eventfd; a full counter only means a wake is pending.
+        unsafe { libc::write(self.wake_fd, &one as *const u64 as *const libc::c_void, 8) };
+    }
+}
+
+/// `appendfsync always`: one write + fsync of the log for every client whose replies waited
+/// during the last event-loop pass, then those replies go out.
+pub fn group_commit(py: Python<'_>, server: &Server, hooks: &Hooks) -> PyResult<()> {
+    let ids = std::mem::take(&mut *hooks.fsync_waiters.lock());
+    if ids.is_empty() {
+        return Ok(());
+    }
+    server.persist.flush_for_reply();
+    for id in ids {
+        let conn = hooks.registry.lock().get(&id).map(|p| p.clone_ref(py));
+        if let Some(conn) = conn {
+            let me = conn.get();
+            me.waiting_fsync.store(false, Relaxed);
+            let mut guard = me.session.lock();
+            if let Some(session) = guard.as_mut() {
+                me.flush(py, session)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[pyclass(frozen, module = "redisai_fast._core")]
@@ -79,11 +113,20 @@ pub struct Connection {
     transport: OnceLock<Transport>,
     /// Used before the session exists (and after it is gone) so a read always has somewhere to land.
     closed: std::sync::atomic::AtomicBool,
+    /// Queued in `Hooks::fsync_waiters`.
+    waiting_fsync: std::sync::atomic::AtomicBool,
 }
 
 impl Connection {
     pub fn new(server: Arc<Server>, hooks: Arc<Hooks>) -> Self {
-        Connection { server, hooks, session: Mutex::new(None), transport: OnceLock::new(), closed: Default::default() }
+        Connection {
+            server,
+            hooks,
+            session: Mutex::new(None),
+            transport: OnceLock::new(),
+            closed: Default::default(),
+            waiting_fsync: Default::default(),
+        }
     }
 
     /// A blocking command of this client finished: send `reply` and run the commands that waited.
@@ -99,7 +142,18 @@ impl Connection {
     /// Writes everything the session produced; closes the transport if the session asked to.
     fn flush(&self, py: Python<'_>, session: &mut Session) -> PyResult<()> {
         let Some(t) = self.transport.get() else { return Ok(()) };
-        // what these replies acknowledge is in the AOF first (and fsynced with appendfsync always)
+        // what these replies acknowledge is in the AOF first (and fsynced with appendfsync always,
+        // by the group commit the next loop pass runs)
+        if self.server.persist.reply_must_wait() {
+            if !self.waiting_fsync.swap(true, Relaxed) {
+                let mut w = self.hooks.fsync_waiters.lock();
+                if w.is_empty() {
+                    self.hooks.wake();
+                }
+                w.push(session.client.info.id);
+            }
+            return Ok(());
+        }
         self.server.persist.flush_for_reply();
         if !session.out.is_empty() && !self.closed.load(Relaxed) {
             let n = session.out.len();

@@ -58,12 +58,9 @@ impl PyServer {
         if wake_fd < 0 {
             return Err(PyValueError::new_err("cannot create the completion eventfd"));
         }
-        inner.exec.completions.set_waker(Box::new(move || {
-            let one: u64 = 1;
-            // SAFETY: writing 8 bytes to our eventfd; a full counter only means a wake is pending.
-            unsafe { libc::write(wake_fd, &one as *const u64 as *const libc::c_void, 8) };
-        }));
-        let hooks = Arc::new(Hooks { on_shutdown, registry: Default::default() });
+        let hooks = Arc::new(Hooks { on_shutdown, registry: Default::default(), fsync_waiters: Default::default(), wake_fd });
+        let waker = hooks.clone();
+        inner.exec.completions.set_waker(Box::new(move || waker.wake()));
         Ok(PyServer { inner, hooks, wake_fd })
     }
 
@@ -77,6 +74,7 @@ impl PyServer {
         let mut counter: u64 = 0;
         // SAFETY: reading 8 bytes from our non-blocking eventfd resets it.
         unsafe { libc::read(self.wake_fd, &mut counter as *mut u64 as *mut libc::c_void, 8) };
+        connection::group_commit(py, &self.inner, &self.hooks)?;
         let completions = &self.inner.exec.completions;
         completions.hold_wake();
         let n = connection::pump(py, &self.inner, &self.hooks);

@@ -1,15 +1,13 @@
 //! Hash commands: HSET HSETNX HMSET HGET HMGET HGETALL HDEL HEXISTS HLEN HKEYS HVALS HINCRBY
 //! HINCRBYFLOAT HSTRLEN. Field order is insertion order (as Redis's small hashes).
-use indexmap::IndexMap;
 
 use super::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::Value;
 use crate::num::{int_arg, parse_f64, parse_i64};
-use crate::resp::reply::fmt_g;
 use crate::resp::{Args, Reply};
 
-type Hash = IndexMap<Vec<u8>, Vec<u8>>;
+use crate::keyspace::value::Hash;
 
 fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Hash>> {
     match ctx.ks.get(key, ctx.now) {
@@ -22,12 +20,12 @@ fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Hash>> {
 /// The hash at `key` for writing, created empty if missing.
 fn write<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<&'a mut Hash> {
     match ctx.ks.peek(key, ctx.now) {
-        None => ctx.ks.insert(key, Value::Hash(Hash::new())),
+        None => ctx.ks.insert(key, Value::Hash(Default::default())),
         Some(Value::Hash(_)) => {}
         Some(_) => return Err(CmdError::wrongtype()),
     }
     match ctx.ks.get_mut(key, ctx.now) {
-        Some(Value::Hash(h)) => Ok(h),
+        Some(Value::Hash(h)) => Ok(std::sync::Arc::make_mut(h)),
         _ => Err(CmdError::wrongtype()),
     }
 }
@@ -167,7 +165,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     if !v.is_finite() {
         return Err(CmdError::err("increment would produce NaN or Infinity"));
     }
-    let text = fmt_g(v, 17);
+    let text = crate::num::fmt_human(v);
     write(ctx, args.get(1))?.insert(args.get(2).to_vec(), text.clone().into_bytes());
     ctx.out.bulk_str(&text);
     Ok(())

@@ -1,5 +1,4 @@
 //! List commands: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LRANGE LLEN LINDEX LREM LSET LTRIM LPOS.
-use std::collections::VecDeque;
 
 use super::{is, Ctx};
 use crate::error::{CmdError, CmdResult};
@@ -7,7 +6,7 @@ use crate::keyspace::Value;
 use crate::num::{int_arg, parse_i64};
 use crate::resp::{Args, Reply};
 
-type List = VecDeque<Vec<u8>>;
+use crate::keyspace::value::List;
 
 fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a List>> {
     match ctx.ks.get(key, ctx.now) {
@@ -20,13 +19,13 @@ fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a List>> {
 /// The list at `key` for writing; `create` makes an empty one when missing.
 fn write<'a>(ctx: &'a mut Ctx, key: &[u8], create: bool) -> CmdResult<Option<&'a mut List>> {
     match ctx.ks.peek(key, ctx.now) {
-        None if create => ctx.ks.insert(key, Value::List(List::new())),
+        None if create => ctx.ks.insert(key, Value::List(Default::default())),
         None => return Ok(None),
         Some(Value::List(_)) => {}
         Some(_) => return Err(CmdError::wrongtype()),
     }
     match ctx.ks.get_mut(key, ctx.now) {
-        Some(Value::List(l)) => Ok(Some(l)),
+        Some(Value::List(l)) => Ok(Some(std::sync::Arc::make_mut(l))),
         _ => Err(CmdError::wrongtype()),
     }
 }

@@ -30,6 +30,7 @@ pub fn bgsave(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     if ctx.server.persist.bgsave_running.load(Relaxed) {
         ctx.deferred = None;
         if args.len() == 2 {
+            ctx.server.persist.bgsave_scheduled.store(true, Relaxed);
             ctx.out.simple("Background saving scheduled");
             return Ok(());
         }

@@ -1,14 +1,15 @@
 //! String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX INCR INCRBY
 //! DECR DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE SETRANGE.
+use std::sync::Arc;
+
 use super::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::Value;
 use crate::num::{int_arg, parse_f64, parse_i64};
-use crate::resp::reply::fmt_g;
 use crate::resp::{Args, Reply};
 
 /// The string at `key`: Ok(None) if missing, WRONGTYPE if another type.
-fn get_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Vec<u8>>> {
+fn get_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Arc<Vec<u8>>>> {
     match ctx.ks.get(key, ctx.now) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
@@ -78,12 +79,12 @@ pub fn set(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         None => None,
         Some(Value::Str(s)) => Some(s.clone()),
         Some(_) if get_old => return Err(CmdError::wrongtype()),
-        Some(_) => Some(Vec::new()),
+        Some(_) => Some(Default::default()),
     };
     let exists = old.is_some();
     let write = !(nx && exists) && !(xx && !exists);
     if write {
-        let v = Value::Str(args.get(2).to_vec());
+        let v = Value::string(args.get(2).to_vec());
         if keepttl {
             ctx.ks.insert_keep_ttl(key, v, ctx.now);
         } else {
@@ -107,7 +108,7 @@ pub fn set(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn setnx(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let exists = ctx.ks.contains(args.get(1), ctx.now);
     if !exists {
-        ctx.ks.insert(args.get(1), Value::Str(args.get(2).to_vec()));
+        ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
     }
     ctx.out.int(!exists as i64);
     Ok(())
@@ -117,7 +118,7 @@ pub fn setnx(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn setex(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let unit = if ctx.spec.name == "setex" { "EX" } else { "PX" };
     let at = expiry_value(ctx, unit, args.get(2))?;
-    ctx.ks.insert_with_ttl(args.get(1), Value::Str(args.get(3).to_vec()), Some(at));
+    ctx.ks.insert_with_ttl(args.get(1), Value::string(args.get(3).to_vec()), Some(at));
     ctx.out.ok();
     Ok(())
 }
@@ -125,7 +126,7 @@ pub fn setex(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 /// GETSET key value
 pub fn getset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let old = get_str(ctx, args.get(1))?.cloned();
-    ctx.ks.insert(args.get(1), Value::Str(args.get(2).to_vec()));
+    ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
     match old {
         Some(o) => ctx.out.bulk(&o),
         None => ctx.out.null(),
@@ -198,7 +199,7 @@ pub fn mset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         return Ok(());
     }
     for i in (1..args.len()).step_by(2) {
-        ctx.ks.insert(args.get(i), Value::Str(args.get(i + 1).to_vec()));
+        ctx.ks.insert(args.get(i), Value::string(args.get(i + 1).to_vec()));
     }
     if ctx.spec.name == "msetnx" {
         ctx.out.int(1);
@@ -214,7 +215,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
         Some(s) => parse_i64(s).ok_or_else(CmdError::not_integer)?,
     };
     let v = cur.checked_add(delta).ok_or_else(|| CmdError::err("increment or decrement would overflow"))?;
-    ctx.ks.insert_keep_ttl(key, Value::Str(v.to_string().into_bytes()), ctx.now);
+    ctx.ks.insert_keep_ttl(key, Value::string(v.to_string().into_bytes()), ctx.now);
     ctx.out.int(v);
     Ok(())
 }
@@ -242,8 +243,8 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     if !v.is_finite() {
         return Err(CmdError::err("increment would produce NaN or Infinity"));
     }
-    let text = fmt_g(v, 17);
-    ctx.ks.insert_keep_ttl(&key, Value::Str(text.clone().into_bytes()), ctx.now);
+    let text = crate::num::fmt_human(v);
+    ctx.ks.insert_keep_ttl(&key, Value::string(text.clone().into_bytes()), ctx.now);
     ctx.out.bulk_str(&text);
     Ok(())
 }
@@ -253,11 +254,12 @@ pub fn append(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     check_str_or_missing(ctx, args.get(1))?;
     let len = match ctx.ks.get_mut(args.get(1), ctx.now) {
         Some(Value::Str(s)) => {
+            let s = Arc::make_mut(s);
             s.extend_from_slice(args.get(2));
             s.len()
         }
         _ => {
-            ctx.ks.insert(args.get(1), Value::Str(args.get(2).to_vec()));
+            ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
             args.get(2).len()
         }
     };
@@ -299,17 +301,25 @@ pub fn setrange(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         return Err(CmdError::err("string exceeds maximum allowed size (proto-max-bulk-len)"));
     }
     check_str_or_missing(ctx, args.get(1))?;
-    let mut s = get_str(ctx, args.get(1))?.cloned().unwrap_or_default();
     if val.is_empty() {
-        ctx.out.int(s.len() as i64);
+        let n = get_str(ctx, args.get(1))?.map_or(0, |s| s.len());
+        ctx.out.int(n as i64);
         return Ok(());
     }
-    if s.len() < off + val.len() {
-        s.resize(off + val.len(), 0);
+    if !ctx.ks.contains(args.get(1), ctx.now) {
+        ctx.ks.insert(args.get(1), Value::string(Vec::new()));
     }
-    s[off..off + val.len()].copy_from_slice(&val);
-    let n = s.len();
-    ctx.ks.insert_keep_ttl(args.get(1), Value::Str(s), ctx.now);
+    let n = match ctx.ks.get_mut(args.get(1), ctx.now) {
+        Some(Value::Str(s)) => {
+            let s = Arc::make_mut(s);
+            if s.len() < off + val.len() {
+                s.resize(off + val.len(), 0);
+            }
+            s[off..off + val.len()].copy_from_slice(&val);
+            s.len()
+        }
+        _ => return Err(CmdError::wrongtype()),
+    };
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -309,14 +309,14 @@ mod tests {
     use super::*;
 
     fn s(v: &str) -> Value {
-        Value::Str(v.as_bytes().to_vec())
+        Value::string(v.as_bytes().to_vec())
     }
 
     #[test]
     fn insert_get_remove() {
         let mut ks = Keyspace::new();
         ks.insert(b"a", s("1"));
-        assert!(matches!(ks.get(b"a", 0), Some(Value::Str(v)) if v == b"1"));
+        assert!(matches!(ks.get(b"a", 0), Some(Value::Str(v)) if v.as_slice() == b"1"));
         assert!(ks.remove(b"a", 0).is_some());
         assert!(ks.get(b"a", 0).is_none());
         assert_eq!(ks.len(), 0);

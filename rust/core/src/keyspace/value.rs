@@ -8,23 +8,34 @@ use std::sync::Arc;
 use crate::ai::{Model, Script};
 use crate::tensor::Tensor;
 
+pub type Hash = IndexMap<Vec<u8>, Vec<u8>>;
+pub type List = VecDeque<Vec<u8>>;
+
+/// Strings, hashes and lists are copy-on-write (`Arc::make_mut` on change), so a snapshot, COPY
+/// or GET shares them instead of copying bytes while the keyspace is locked.
 pub enum Value {
-    Str(Vec<u8>),
-    Hash(IndexMap<Vec<u8>, Vec<u8>>),
-    List(VecDeque<Vec<u8>>),
+    Str(Arc<Vec<u8>>),
+    Hash(Arc<Hash>),
+    List(Arc<List>),
     Tensor(Tensor),
     Model(Arc<Model>),
     Script(Arc<Script>),
 }
 
 impl Value {
-    /// An independent copy (COPY). Tensors share their immutable data; a copied model or script
+    /// A string value.
+    pub fn string(v: Vec<u8>) -> Value {
+        Value::Str(Arc::new(v))
+    }
+
+    /// An independent copy (COPY). Strings, hashes and lists are shared until one side changes;
+    /// tensors share their immutable data; a copied model or script
     /// shares the loaded framework object but starts its own AI.INFO statistics.
     pub fn duplicate(&self) -> Value {
         match self {
-            Value::Str(v) => Value::Str(v.clone()),
-            Value::Hash(h) => Value::Hash(h.clone()),
-            Value::List(l) => Value::List(l.clone()),
+            Value::Str(v) => Value::Str(Arc::clone(v)),
+            Value::Hash(h) => Value::Hash(Arc::clone(h)),
+            Value::List(l) => Value::List(Arc::clone(l)),
             Value::Tensor(t) => Value::Tensor(t.clone()),
             Value::Model(m) => Value::Model(Arc::new(Model::new(
                 m.spec.clone(),

@@ -181,7 +181,7 @@ impl<R: Read> Decoder<R> {
     /// A value whose type byte was already read.
     pub fn value(&mut self, t: u8) -> io::Result<Stored> {
         Ok(match t {
-            T_STR => Stored::Value(Value::Str(self.bytes()?)),
+            T_STR => Stored::Value(Value::string(self.bytes()?)),
             T_HASH => {
                 let n = self.len()?;
                 let mut h = IndexMap::with_capacity(n.min(1 << 16));
@@ -189,11 +189,11 @@ impl<R: Read> Decoder<R> {
                     let k = self.bytes()?;
                     h.insert(k, self.bytes()?);
                 }
-                Stored::Value(Value::Hash(h))
+                Stored::Value(Value::Hash(Arc::new(h)))
             }
             T_LIST => {
                 let n = self.len()?;
-                Stored::Value(Value::List((0..n).map(|_| self.bytes()).collect::<io::Result<_>>()?))
+                Stored::Value(Value::List(Arc::new((0..n).map(|_| self.bytes()).collect::<io::Result<_>>()?)))
             }
             T_TENSOR => {
                 let dtype = *ALL_DTYPES.get(self.u8()? as usize).ok_or_else(|| bad("unknown dtype"))?;

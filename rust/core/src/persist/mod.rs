@@ -25,9 +25,13 @@ pub struct Persist {
     aof: Mutex<Option<Aof>>,
     /// Something waits in the AOF buffer (lets the reply path skip the lock when nothing does).
     aof_pending: AtomicBool,
+    /// The log is on with `appendfsync always`: replies wait for a group fsync.
+    fsync_always: AtomicBool,
     pub last_save: AtomicU64,
     pub changes_at_save: AtomicU64,
     pub bgsave_running: AtomicBool,
+    /// BGSAVE SCHEDULE arrived while a save ran: the cron starts one when it ends.
+    pub bgsave_scheduled: AtomicBool,
     pub last_bgsave_ok: AtomicBool,
     pub rewrite_running: AtomicBool,
     pub last_rewrite_ok: AtomicBool,
@@ -40,9 +44,11 @@ impl Default for Persist {
         Persist {
             aof: Mutex::new(None),
             aof_pending: AtomicBool::new(false),
+            fsync_always: AtomicBool::new(false),
             last_save: AtomicU64::new(now_ms() / 1000),
             changes_at_save: AtomicU64::new(0),
             bgsave_running: AtomicBool::new(false),
+            bgsave_scheduled: AtomicBool::new(false),
             last_bgsave_ok: AtomicBool::new(true),
             rewrite_running: AtomicBool::new(false),
             last_rewrite_ok: AtomicBool::new(true),
@@ -79,6 +85,12 @@ impl Persist {
             a.append(bytes);
             self.aof_pending.store(true, Relaxed);
         }
+    }
+
+    /// With `appendfsync always` and unsynced changes, replies must wait for the next group
+    /// commit (one write + fsync for every client served in an event-loop pass, as Redis does).
+    pub fn reply_must_wait(&self) -> bool {
+        self.fsync_always.load(Relaxed) && self.aof_pending.load(Relaxed)
     }
 
     /// Writes the log buffer (and fsyncs with `appendfsync always`) before replies are sent.
@@ -179,8 +191,15 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), &'static str> {
 
 /// Save rules (`save <seconds> <changes> ...`): starts a BGSAVE when one is due.
 pub fn cron(server: &Arc<Server>) {
+    if server.persist.bgsave_running.load(Relaxed) {
+        return;
+    }
+    if server.persist.bgsave_scheduled.swap(false, Relaxed) {
+        let _ = bgsave(server);
+        return;
+    }
     let rules = crate::config::parse_save_rules(server.config.read().get("save").unwrap_or("")).unwrap_or_default();
-    if rules.is_empty() || server.persist.bgsave_running.load(Relaxed) {
+    if rules.is_empty() {
         return;
     }
     let changes = server.ks.lock().changes.saturating_sub(server.persist.changes_at_save.load(Relaxed));
@@ -198,6 +217,7 @@ pub fn set_aof(server: &Arc<Server>, on: bool) -> Result<(), String> {
             let _ = a.write_out();
             let _ = a.sync();
         }
+        server.persist.fsync_always.store(false, Relaxed);
         return Ok(());
     }
     if server.persist.aof_enabled() {
@@ -208,6 +228,7 @@ pub fn set_aof(server: &Arc<Server>, on: bool) -> Result<(), String> {
     let fresh = !path.exists();
     let aof = Aof::open(&path, fsync).map_err(|e| format!("ERR cannot open the AOF {}: {e}", path.display()))?;
     *server.persist.aof.lock() = Some(aof);
+    server.persist.fsync_always.store(fsync == Fsync::Always, Relaxed);
     start_fsync_thread(server);
     if fresh && !server.persist.loading.load(Relaxed) {
         // the log must start with what already exists
@@ -247,6 +268,7 @@ fn start_fsync_thread(server: &Arc<Server>) {
 pub fn set_fsync_policy(server: &Server, policy: &str) {
     if let Some(a) = server.persist.aof.lock().as_mut() {
         a.fsync = Fsync::parse(policy);
+        server.persist.fsync_always.store(a.fsync == Fsync::Always, Relaxed);
     }
 }
 
