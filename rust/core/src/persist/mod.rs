@@ -9,7 +9,7 @@ pub mod snapshot;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -518,9 +518,4 @@ pub fn on_shutdown(server: &Server, mode: crate::server::ShutdownMode) -> Result
         ShutdownMode::Default if rules => save(server),
         ShutdownMode::Default => Ok(()),
     }
-}
-
-/// How long ago (s) the last save finished; for INFO.
-pub fn since(start: Instant) -> u64 {
-    start.elapsed().as_secs()
 }
