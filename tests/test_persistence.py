@@ -28,8 +28,23 @@ DTYPES = {"FLOAT": np.float32, "DOUBLE": np.float64, "INT8": np.int8, "INT16": n
           "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16, "BOOL": np.bool_}
 
 
+_started: list[ServerProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_leftovers():
+    """A failing test must not leave its servers running."""
+    yield
+    while _started:
+        s = _started.pop()
+        if s.alive():
+            s.kill()
+
+
 def start(tmp: Path, *args: str) -> ServerProcess:
-    return ServerProcess("--dir", str(tmp), *args, cwd=str(tmp)).start(timeout=120)
+    s = ServerProcess("--dir", str(tmp), *args, cwd=str(tmp))
+    _started.append(s)
+    return s.start(timeout=120)
 
 
 def populate(r: redis.Redis) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -46,6 +47,7 @@ class ServerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115  (the server writes it until stop())
         start_at = self._log.tell()  # a restart in the same directory appends: read only this run's lines
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+        atexit.register(self.kill)  # never outlive the test run, even when a test fails before stop()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_path.read_bytes()[start_at:].decode(errors="replace")
