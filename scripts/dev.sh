@@ -53,7 +53,13 @@ ensure_clients_venv() {
 
 build_core() {
     log "building the Rust core (release) into .venv"
-    .venv/bin/maturin develop --release -q --skip-install >/dev/null
+    if [ -x .venv/bin/redisai-fast ] && .venv/bin/python -c 'import redisai_fast' 2>/dev/null; then
+        # already installed in editable mode: rebuilding the extension in place is enough
+        .venv/bin/maturin develop --release -q --skip-install >/dev/null
+    else
+        # first build on this machine: install the package (editable) and its console script
+        .venv/bin/maturin develop --release -q >/dev/null
+    fi
 }
 
 case "${1:-help}" in
