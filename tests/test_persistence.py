@@ -161,12 +161,33 @@ def test_save_rules_trigger_a_background_save(tmp_path: Path) -> None:
     s = start(tmp_path, "--save", "1 1")
     r = redis.Redis(port=s.port, protocol=2)
     r.set("k", "v")
-    deadline = time.time() + 20
-    while not (tmp_path / "dump.snapshot").exists() and time.time() < deadline:
-        time.sleep(0.1)
+    wait_saved(r, 20)  # nobody asked for a save: the rule "1 1" started it
     assert (tmp_path / "dump.snapshot").exists()
-    assert r.info("persistence")["rdb_changes_since_last_save"] == 0 or r.bgsave
     s.kill()
+    s = start(tmp_path, "--save", "")
+    assert redis.Redis(port=s.port).get("k") == b"v"
+    s.stop()
+
+
+def test_bgsave_and_config_set_appendonly_inside_multi_take_effect(tmp_path: Path) -> None:
+    """Work a queued command starts in the background (BGSAVE, turning the AOF on) runs after EXEC."""
+    s = start(tmp_path, "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    p = r.pipeline(transaction=True)
+    p.set("k", "v")
+    p.bgsave()
+    p.config_set("appendonly", "yes")
+    assert p.execute() == [True, True, True]
+    wait_saved(r)
+    assert (tmp_path / "dump.snapshot").exists()
+    deadline = time.time() + 30
+    while r.info("persistence")["aof_rewrite_in_progress"] and time.time() < deadline:
+        time.sleep(0.05)
+    r.set("after", "1")  # only in the log
+    s.kill()
+    s = start(tmp_path, "--save", "", "--appendonly", "yes")
+    assert redis.Redis(port=s.port).mget("k", "after") == [b"v", b"1"]
+    s.stop()
 
 
 def test_bgrewriteaof_compacts_while_writes_continue(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Differential tests: the same command sequences against a real redis-server and redisai-fast, whose
 raw replies (types, values, exact error strings) must be identical. Covers strings, hashes, lists,
-generic key commands, expiry, MULTI/EXEC/DISCARD and WATCH."""
+generic key commands, expiry, MULTI/EXEC/DISCARD (what is queued, what runs at once, what is refused) and WATCH."""
 
 from __future__ import annotations
 
@@ -329,6 +329,24 @@ SCENARIOS = {
         DISCARD
         MULTI
         EXEC
+    """,
+    "multi-admin": """
+        MULTI
+        CLIENT SETNAME tx
+        CLIENT GETNAME
+        CONFIG SET maxmemory 0
+        CONFIG GET maxmemory
+        UNWATCH
+        EXEC
+        CLIENT GETNAME
+        MULTI
+        SET x 1
+        SHUTDOWN
+        EXEC
+        EXISTS x
+        MULTI
+        SET y 1
+        QUIT
     """,
 }
 

@@ -129,7 +129,11 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
         return Err(CmdError::arity(spec.name));
     }
     if let Some(multi) = client.multi.as_mut() {
-        if !spec.has(flags::NOMULTI) {
+        if spec.has(flags::NOMULTI) {
+            multi.failed = true;
+            return Err(CmdError::err("Command not allowed inside a transaction"));
+        }
+        if !spec.has(flags::TXCONTROL) {
             multi.queued.push(args.to_vecs());
             out.simple("QUEUED");
             return Ok((false, None));
@@ -289,6 +293,10 @@ pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
             let changes = ctx.ks.changes;
             let mut sub = Ctx { server: ctx.server, ks: ctx.ks, client: ctx.client, out: ctx.out, now: ctx.now, spec, blocked: false, run: None, in_exec: true, deferred: None, host_job: None };
             let r = (spec.run)(&mut sub, &mut args);
+            if let Some(work) = sub.deferred.take() {
+                // e.g. BGSAVE, CONFIG SET appendonly: started after EXEC releases the lock
+                ctx.defer(work);
+            }
             if r.is_err() {
                 ctx.out.truncate(mark);
             } else if logging && ctx.ks.changes != changes && spec.has(flags::WRITE) {

@@ -32,7 +32,7 @@ pub mod flags {
     pub const ADMIN: u32 = 1 << 3;
     /// Allowed before AUTH.
     pub const NOAUTH: u32 = 1 << 4;
-    /// Not queued by MULTI (runs immediately).
+    /// Refused inside MULTI ("Command not allowed inside a transaction"), as Redis flags it.
     pub const NOMULTI: u32 = 1 << 5;
     pub const FAST: u32 = 1 << 6;
     /// Runs a model/script/DAG: refused inside MULTI, as RedisAI does.
@@ -41,6 +41,9 @@ pub mod flags {
     pub const STALE: u32 = 1 << 9;
     /// Cannot be called from a script (`redis.execute`): connection state, transactions, admin.
     pub const NOSCRIPT: u32 = 1 << 10;
+    /// Runs immediately inside MULTI instead of being queued (MULTI EXEC DISCARD WATCH QUIT RESET,
+    /// the commands Redis singles out). Internal: COMMAND INFO does not show it.
+    pub const TXCONTROL: u32 = 1 << 11;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -132,6 +135,20 @@ pub struct Ctx<'a> {
     /// Work for the host's loader threads (a model or script to load), handed over after the
     /// keyspace lock is released (AOF replay runs it synchronously instead).
     pub host_job: Option<crate::exec::HostJob>,
+}
+
+impl Ctx<'_> {
+    /// Adds work to run once the keyspace lock is released, after any work already deferred
+    /// (EXEC collects the deferred work of every queued command this way).
+    pub fn defer(&mut self, f: Box<dyn FnOnce() + Send>) {
+        self.deferred = Some(match self.deferred.take() {
+            None => f,
+            Some(before) => Box::new(move || {
+                before();
+                f();
+            }),
+        });
+    }
 }
 
 static LOOKUP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
