@@ -34,14 +34,7 @@ impl Session {
             server,
             input,
             out: Out::default(),
-            client: ClientState {
-                info,
-                cancel: Default::default(),
-                authenticated,
-                multi: None,
-                watched: Vec::new(),
-                close_after_reply: false,
-            },
+            client: ClientState::new(info, authenticated),
             blocked: false,
             pending_run: None,
         }
@@ -200,14 +193,7 @@ pub fn log_write(server: &Server, ks: &mut crate::keyspace::Keyspace, spec: &Com
 /// Runs one command from the AOF at start-up, through the same handlers as a client's. A model
 /// or script store comes back as the host job to run before the next command.
 pub fn execute_replay(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<Option<crate::exec::HostJob>, String> {
-    let mut client = ClientState {
-        info: server.internal_client.clone(),
-        cancel: Default::default(),
-        authenticated: true,
-        multi: None,
-        watched: Vec::new(),
-        close_after_reply: false,
-    };
+    let mut client = ClientState::new(server.internal_client.clone(), true);
     let mut out = Out::new(false);
     let mut items: Vec<crate::resp::Arg> = argv.into_iter().map(crate::resp::Arg::Inline).collect();
     let mut args = Args::new(&[], &mut items);
@@ -236,14 +222,7 @@ pub fn execute_internal(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<crat
             return Err(format!("ERR This Redis command is not allowed from script: {name}"));
         }
     }
-    let mut client = ClientState {
-        info: server.internal_client.clone(),
-        cancel: Default::default(),
-        authenticated: true,
-        multi: None,
-        watched: Vec::new(),
-        close_after_reply: false,
-    };
+    let mut client = ClientState::new(server.internal_client.clone(), true);
     let mut out = Out::new(false);
     let mut items: Vec<crate::resp::Arg> = argv.into_iter().map(crate::resp::Arg::Inline).collect();
     let mut args = Args::new(&[], &mut items);

@@ -115,6 +115,12 @@ pub struct ClientState {
     pub close_after_reply: bool,
 }
 
+impl ClientState {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> ClientState {
+        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false }
+    }
+}
+
 /// What a handler works with.
 pub struct Ctx<'a> {
     pub server: &'a Arc<Server>,
