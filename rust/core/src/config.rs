@@ -233,7 +233,7 @@ impl Config {
 /// `save "<seconds> <changes> ..."` rules; empty disables.
 pub fn parse_save_rules(s: &str) -> Option<Vec<(u64, u64)>> {
     let words: Vec<&str> = s.split_whitespace().collect();
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return None;
     }
     words.chunks(2).map(|c| Some((c[0].parse().ok()?, c[1].parse().ok()?))).collect()

@@ -39,7 +39,7 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
 
 /// HSET key field value [field value ...] / HMSET (answers OK)
 pub fn hset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::arity(ctx.spec.name));
     }
     let h = write(ctx, args.get(1))?;

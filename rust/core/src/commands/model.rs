@@ -22,7 +22,7 @@ fn take_blob(args: &mut Args, from: usize) -> CmdResult<SharedBytes> {
         }
     }
     let total: usize = (from..args.len()).map(|i| args.get(i).len()).sum();
-    let mut buf = AlignedBuf::zeroed(total).map_err(|e| CmdError::err(e))?;
+    let mut buf = AlignedBuf::zeroed(total).map_err(CmdError::err)?;
     let mut off = 0;
     for i in from..args.len() {
         let a = args.get(i);

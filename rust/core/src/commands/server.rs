@@ -465,7 +465,7 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
             ctx.out.bulk_str(&v);
         }
     } else if is(sub, "SET") {
-        if args.len() < 4 || args.len() % 2 != 0 {
+        if args.len() < 4 || !args.len().is_multiple_of(2) {
             return Err(CmdError::arity("config|set"));
         }
         let mut cfg = ctx.server.config.write();

@@ -191,7 +191,7 @@ pub fn mget(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 
 /// MSET key value [key value ...]
 pub fn mset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::arity(ctx.spec.name));
     }
     if ctx.spec.name == "msetnx" && (1..args.len()).step_by(2).any(|i| ctx.ks.contains(args.get(i), ctx.now)) {
@@ -228,7 +228,7 @@ pub fn incr(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         "incrby" => int_arg(args.get(2))?,
         _ => int_arg(args.get(2))?.checked_neg().ok_or_else(|| CmdError::err("decrement would overflow"))?,
     };
-    incr_by(ctx, &args.get(1).to_vec(), delta)
+    incr_by(ctx, args.get(1), delta)
 }
 
 /// INCRBYFLOAT key increment
