@@ -280,6 +280,34 @@ def test_batching_keeps_rows_apart(server: ServerProcess, r: redis.Redis) -> Non
         np.testing.assert_allclose(get_array(r, f"y{i}"), models.linear_expected(x), rtol=1e-5)
 
 
+def test_fast_model_batches_concurrent_requests_without_minbatchsize(server: ServerProcess, r: redis.Redis) -> None:
+    """A fast model with only BATCHSIZE: requests that arrive together (here from 8 connections
+    at once) are run as one batch by the event loop, and each client still gets its own row."""
+    r.execute_command("AI.MODELSTORE", "lin", "ONNX", "CPU", "BATCHSIZE", 8, "BLOB", models.onnx_linear())
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((1, 4)).astype(np.float32) for _ in range(8)]
+    conns = [server.raw() for _ in xs]
+    for i, (c, x) in enumerate(zip(conns, xs)):
+        c.command("AI.TENSORSET", f"x{i}", "FLOAT", 1, 4, "BLOB", x.tobytes())
+    requests = [encode("AI.MODELEXECUTE", "lin", "INPUTS", 1, f"x{i}", "OUTPUTS", 1, f"y{i}") for i in range(8)]
+    batched_rounds = 0
+    for _ in range(30):
+        before = r.info("ai")
+        for c, req in zip(conns, requests):
+            c.send(req)
+        for c in conns:
+            assert c.read_reply() == "OK"
+        after = r.info("ai")
+        for i, x in enumerate(xs):
+            np.testing.assert_allclose(get_array(r, f"y{i}"), models.linear_expected(x), rtol=1e-5, atol=1e-6)
+        assert after["ai_queue_CPU_requests"] - before["ai_queue_CPU_requests"] == 8
+        if after["ai_queue_CPU_runs"] - before["ai_queue_CPU_runs"] < 8:
+            batched_rounds += 1
+    d = dict(zip(*[iter(r.execute_command("AI.INFO", "lin"))] * 2))
+    assert d[b"calls"] == 8 * 30 and d[b"errors"] == 0
+    assert batched_rounds > 0, "requests that arrived together were never batched"
+
+
 def test_minbatchtimeout_releases_a_lone_request(r: redis.Redis) -> None:
     r.execute_command("AI.MODELSTORE", "rep", "ONNX", "CPU", "BATCHSIZE", 8, "MINBATCHSIZE", 4,
                       "MINBATCHTIMEOUT", 100, "BLOB", models.onnx_batch_reporter())

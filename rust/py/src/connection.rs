@@ -28,9 +28,31 @@ pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRu
     if queue.can_run_inline(&request, max) {
         run_batch(py, queue.inline_batch(request));
         true
+    } else if queue.can_batch_inline(&request, max) {
+        // batched with whatever else arrives in this pass over the ready sockets
+        if queue.push_for_loop(request) {
+            server.exec.completions.want_loop_pass();
+        }
+        false
     } else {
         queue.push(request);
         false
+    }
+}
+
+/// Runs the batches queued for the event loop (`dispatch_run`), on the loop's thread.
+pub fn run_loop_batches(py: Python<'_>, server: &Server) {
+    let max = server.config.read().run_inline_max_us();
+    let fast = |r: &redisai_core::exec::RunRequest| {
+        let recent = r.work.stats().recent_us.load(Relaxed);
+        recent > 0 && recent <= max
+    };
+    for queue in server.exec.queues() {
+        if queue.take_loop_pending() {
+            while let Some(batch) = queue.try_loop_batch(fast) {
+                run_batch(py, batch);
+            }
+        }
     }
 }
 

@@ -77,6 +77,9 @@ impl PyServer {
         connection::group_commit(py, &self.inner, &self.hooks)?;
         let completions = &self.inner.exec.completions;
         completions.hold_wake();
+        if completions.take_loop_pass() {
+            connection::run_loop_batches(py, &self.inner);
+        }
         let n = connection::pump(py, &self.inner, &self.hooks);
         completions.release_wake();
         deferred::release_pending(py);

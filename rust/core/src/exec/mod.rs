@@ -29,12 +29,19 @@ pub struct Completion {
 pub struct Completions {
     items: Mutex<Vec<Completion>>,
     wake_pending: AtomicBool,
+    /// Batches wait for the event loop (see `want_loop_pass`).
+    loop_work: AtomicBool,
     wake: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Completions {
     fn new() -> Self {
-        Completions { items: Mutex::new(Vec::new()), wake_pending: AtomicBool::new(false), wake: Mutex::new(None) }
+        Completions {
+            items: Mutex::new(Vec::new()),
+            wake_pending: AtomicBool::new(false),
+            loop_work: AtomicBool::new(false),
+            wake: Mutex::new(None),
+        }
     }
 
     pub fn set_waker(&self, f: Box<dyn Fn() + Send + Sync>) {
@@ -56,9 +63,26 @@ impl Completions {
     }
 
     /// Ends `hold_wake`; wakes the loop if something arrived that the last drain missed.
+    /// Asks the event loop for a pass of its completion handler (which runs the batches queued
+    /// with `RunQueue::push_for_loop`), waking it unless a wake is already pending or held.
+    pub fn want_loop_pass(&self) {
+        self.loop_work.store(true, Ordering::Release);
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Some(w) = self.wake.lock().as_ref() {
+                w();
+            }
+        }
+    }
+
+    /// Takes the request `want_loop_pass` made.
+    pub fn take_loop_pass(&self) -> bool {
+        self.loop_work.swap(false, Ordering::AcqRel)
+    }
+
     pub fn release_wake(&self) {
         self.wake_pending.store(false, Ordering::Release);
-        if !self.items.lock().is_empty() && !self.wake_pending.swap(true, Ordering::AcqRel) {
+        let work = !self.items.lock().is_empty() || self.loop_work.load(Ordering::Acquire);
+        if work && !self.wake_pending.swap(true, Ordering::AcqRel) {
             if let Some(w) = self.wake.lock().as_ref() {
                 w();
             }

@@ -2,7 +2,7 @@
 //! that is ready and gathers compatible requests of the same model up to BATCHSIZE; with
 //! MINBATCHSIZE it waits for enough rows (or MINBATCHTIMEOUT); TIMEOUT drops requests still queued.
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::{AcqRel, Relaxed}};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,9 @@ pub struct RunQueue {
     pub batches_total: AtomicU64,
     /// Batches taken and not finished yet.
     active: Arc<AtomicUsize>,
+    /// Requests of a fast batching model wait for the event loop to run them as one batch at the
+    /// end of its current pass (set from the first such request until the loop drains them).
+    inline_pending: AtomicBool,
 }
 
 /// What a scan of the queue decided.
@@ -42,6 +45,7 @@ impl RunQueue {
             queued_total: AtomicU64::new(0),
             batches_total: AtomicU64::new(0),
             active: Arc::new(AtomicUsize::new(0)),
+            inline_pending: AtomicBool::new(false),
         }
     }
 
@@ -56,6 +60,63 @@ impl RunQueue {
             && r.work.batching().0 == 0
             && self.active.load(Relaxed) == 0
             && self.state.lock().requests.is_empty()
+    }
+
+    /// Whether `r`, for a batching model, should be batched by the event loop instead of a worker:
+    /// the model is fast (recent batches under `max_us`), does not wait for MINBATCHSIZE, and no
+    /// worker is running a batch on this device. The loop gathers what arrived during one pass
+    /// over its ready sockets and runs it as one batch: no thread hand-off, no GIL contention.
+    pub fn can_batch_inline(&self, r: &RunRequest, max_us: u64) -> bool {
+        let recent = r.work.stats().recent_us.load(Relaxed);
+        let (batchsize, minbatchsize, _) = r.work.batching();
+        max_us > 0 && recent > 0 && recent <= max_us && batchsize > 0 && minbatchsize == 0 && self.active.load(Relaxed) == 0
+    }
+
+    /// Queues `r` for the event loop's batch, without waking a worker. True for the first such
+    /// request since the last drain: the caller must then make sure the loop drains this queue.
+    pub fn push_for_loop(&self, r: RunRequest) -> bool {
+        let mut st = self.state.lock();
+        if st.closed {
+            drop(st);
+            (r.done)(RunOutcome::Err("ERR the server is shutting down".into()));
+            return false;
+        }
+        st.requests.push_back(r);
+        self.queued_total.fetch_add(1, Relaxed);
+        drop(st);
+        !self.inline_pending.swap(true, AcqRel)
+    }
+
+    /// Takes the mark `push_for_loop` set: true if the loop has requests to batch here.
+    pub fn take_loop_pending(&self) -> bool {
+        self.inline_pending.swap(false, AcqRel)
+    }
+
+    /// The next batch that is ready now, if its model passes `fast` (the event loop runs it);
+    /// never waits. Anything left (a slow model, a batch waiting for MINBATCHSIZE) is handed to
+    /// the workers.
+    pub fn try_loop_batch(&self, fast: impl Fn(&RunRequest) -> bool) -> Option<Batch> {
+        let mut st = self.state.lock();
+        let dead = take_dead(&mut st.requests, Instant::now());
+        if !dead.is_empty() {
+            drop(st);
+            finish_dead(dead);
+            st = self.state.lock();
+        }
+        let taken = match pick(&st.requests, Instant::now()) {
+            Pick::Run(idx) if fast(&st.requests[idx[0]]) => take_group(&mut st.requests, idx),
+            _ => {
+                let left = !st.requests.is_empty();
+                drop(st);
+                if left {
+                    self.cv.notify_all();
+                }
+                return None;
+            }
+        };
+        drop(st);
+        self.batches_total.fetch_add(1, Relaxed);
+        Some(Batch { requests: taken, started: Instant::now(), _active: ActiveGuard::new(&self.active) })
     }
 
     /// A one-request batch for running inline (counted as active like any other).
@@ -122,15 +183,8 @@ impl RunQueue {
                 continue;
             }
             match pick(&st.requests, now) {
-                Pick::Run(mut idx) => {
-                    idx.sort_unstable();
-                    let mut taken: Vec<RunRequest> = Vec::with_capacity(idx.len());
-                    for i in idx.into_iter().rev() {
-                        if let Some(r) = st.requests.remove(i) {
-                            taken.push(r);
-                        }
-                    }
-                    taken.reverse();
+                Pick::Run(idx) => {
+                    let taken = take_group(&mut st.requests, idx);
                     drop(st);
                     self.batches_total.fetch_add(1, Relaxed);
                     let guard = ActiveGuard::new(&self.active);
@@ -143,6 +197,19 @@ impl RunQueue {
             }
         }
     }
+}
+
+/// Removes the requests at `idx` from the queue, in queue order.
+fn take_group(q: &mut VecDeque<RunRequest>, mut idx: Vec<usize>) -> Vec<RunRequest> {
+    idx.sort_unstable();
+    let mut taken: Vec<RunRequest> = Vec::with_capacity(idx.len());
+    for i in idx.into_iter().rev() {
+        if let Some(r) = q.remove(i) {
+            taken.push(r);
+        }
+    }
+    taken.reverse();
+    taken
 }
 
 fn take_dead(q: &mut VecDeque<RunRequest>, now: Instant) -> Vec<(RunRequest, bool)> {
