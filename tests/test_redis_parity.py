@@ -330,6 +330,19 @@ SCENARIOS = {
         MULTI
         EXEC
     """,
+    "cluster-disabled": """
+        CLUSTER INFO
+        CLUSTER NODES
+        CLUSTER SLOTS
+        CLUSTER KEYSLOT foo
+        CLUSTER INFO extra
+        CLUSTER NOSUCH
+        CLUSTER
+        READONLY
+        READWRITE
+        ASKING
+        READONLY x
+    """,
     "multi-admin": """
         MULTI
         CLIENT SETNAME tx

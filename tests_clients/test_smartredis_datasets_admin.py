@@ -97,8 +97,8 @@ def test_node_info_and_config(client, addr) -> None:
     assert int(sections["Server"]["tcp_port"]) == int(addr.rsplit(":", 1)[1])
     assert "used_memory" in sections["Memory"]
     assert "rdb_last_save_time" in sections["Persistence"]
-    with pytest.raises(RedisReplyError):
-        client.get_db_cluster_info([addr])  # not a cluster: CLUSTER INFO is refused, as Redis does without cluster mode
+    with pytest.raises(RedisReplyError, match="non-cluster environment"):
+        client.get_db_cluster_info([addr])  # refused by SmartRedis itself in non-cluster mode (nothing is sent)
     client.config_set("lua-time-limit", "6000", addr)
     assert client.config_get("lua-time-limit", addr) == {"lua-time-limit": "6000"}
     before = int(client.get_db_node_info([addr])[0]["Persistence"]["rdb_last_save_time"])

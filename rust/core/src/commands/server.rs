@@ -312,6 +312,32 @@ pub fn command(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     Ok(())
 }
 
+/// CLUSTER <subcommand>, READONLY, READWRITE, ASKING: this is a single server, answered as a
+/// redis-server started without cluster support answers (clients probe with CLUSTER INFO).
+pub fn cluster(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    const DISABLED: &str = "This instance has cluster support disabled";
+    if ctx.spec.name != "cluster" {
+        return Err(CmdError::err(DISABLED));
+    }
+    // (subcommand, arity as Redis counts it: negative = at least)
+    const SUBCOMMANDS: &[(&str, i32)] = &[
+        ("ADDSLOTS", -3), ("ADDSLOTSRANGE", -4), ("BUMPEPOCH", 2), ("COUNT-FAILURE-REPORTS", 3),
+        ("COUNTKEYSINSLOT", 3), ("DELSLOTS", -3), ("DELSLOTSRANGE", -4), ("FAILOVER", -2), ("FLUSHSLOTS", 2),
+        ("FORGET", 3), ("GETKEYSINSLOT", 4), ("HELP", 2), ("INFO", 2), ("KEYSLOT", 3), ("LINKS", 2), ("MEET", -4),
+        ("MYID", 2), ("MYSHARDID", 2), ("NODES", 2), ("REPLICAS", 3), ("REPLICATE", 3), ("RESET", -2),
+        ("SAVECONFIG", 2), ("SET-CONFIG-EPOCH", 3), ("SETSLOT", -4), ("SHARDS", 2), ("SLAVES", 3), ("SLOTS", 2),
+    ];
+    let sub = args.get(1);
+    let Some(&(name, arity)) = SUBCOMMANDS.iter().find(|(n, _)| is(sub, n)) else {
+        return Err(unknown_subcommand(sub, "CLUSTER"));
+    };
+    let n = args.len() as i32;
+    if (arity >= 0 && n != arity) || (arity < 0 && n < -arity) {
+        return Err(CmdError::err(format!("wrong number of arguments for 'cluster|{}' command", name.to_lowercase())));
+    }
+    Err(CmdError::err(DISABLED))
+}
+
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
     CmdError::err(format!("unknown subcommand '{}'. Try {cmd} HELP.", lossy(sub)))
 }

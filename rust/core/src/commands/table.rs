@@ -42,6 +42,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("bgsave", -1, ADMIN | NOSCRIPT, 0, 0, 0, "server", "Writes the snapshot in the background.", persist::bgsave),
     cmd!("lastsave", 1, FAST | STALE, 0, 0, 0, "server", "Unix time of the last successful save.", persist::lastsave),
     cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT, 0, 0, 0, "server", "Rewrites the append-only file in the background.", persist::bgrewriteaof),
+    cmd!("cluster", -2, STALE, 0, 0, 0, "cluster", "Redis Cluster commands (cluster support is disabled).", server::cluster),
+    cmd!("readonly", 1, FAST | STALE, 0, 0, 0, "cluster", "Redis Cluster replica reads (cluster support is disabled).", server::cluster),
+    cmd!("readwrite", 1, FAST | STALE, 0, 0, 0, "cluster", "Redis Cluster replica reads (cluster support is disabled).", server::cluster),
+    cmd!("asking", 1, FAST, 0, 0, 0, "cluster", "Redis Cluster redirection (cluster support is disabled).", server::cluster),
     cmd!("module", -2, ADMIN | NOSCRIPT, 0, 0, 0, "server", "Lists modules (RedisAI is built in as 'ai').", server::module),
     // generic keys
     cmd!("exists", -2, READONLY | FAST, 1, -1, 1, "generic", "Determines whether keys exist.", keys::exists),
