@@ -12,6 +12,8 @@ const MAX_INLINE: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 /// Largest read window offered for a whole command after a command with a big bulk.
 const MAX_READ_HINT: usize = 1024 * 1024;
+/// Longest command header (the bytes before its big bulk) read into a prefetch buffer.
+const MAX_LEAD: usize = 4096;
 /// Largest multibulk count accepted (Redis: INT_MAX).
 const MAX_MULTIBULK: i64 = i32::MAX as i64;
 /// Unauthenticated clients may not send more than this (Redis 7 does the same).
@@ -120,8 +122,33 @@ pub struct Input {
     /// already complete in the socket, arrives in one read instead of a header read plus a
     /// read of the rest (one syscall and one trip through the event loop fewer, for one memcpy).
     read_hint: usize,
-    /// Size of the command being parsed up to the end of its last big bulk (0: none so far).
-    cmd_big: usize,
+    /// The command being parsed: header length before its last big bulk, and that bulk's length.
+    cmd_big: Option<(usize, usize)>,
+    /// The same for the last complete command: the next one is expected to look alike.
+    last_big: Option<(usize, usize)>,
+    /// A whole command being read into a buffer laid out for its big bulk (see `read_window`).
+    prefetch: Option<Prefetch>,
+}
+
+/// A command read ahead into a buffer where its big bulk, `lead` bytes in, lands 64-byte
+/// aligned: when the header is what the last big command's was, the bulk becomes the tensor's
+/// buffer without a copy (redis-server gets the same effect by reading a big argument into a
+/// buffer of its own; we do it in one read, header included).
+struct Prefetch {
+    buf: FillingBuf,
+    lead: usize,
+    /// Bytes received, from the start of the header.
+    got: usize,
+}
+
+/// What `header_layout` found in a command header that ends where a big bulk's data starts.
+struct HeaderLayout {
+    /// Bulks in the whole command.
+    count: usize,
+    /// The complete arguments before the big bulk: offset and length from the header's start.
+    args: Vec<(usize, usize)>,
+    /// The big bulk's length.
+    big_len: usize,
 }
 
 impl Input {
@@ -138,7 +165,9 @@ impl Input {
             big_pending: 0,
             multibulk_only: false,
             read_hint: READ_CHUNK,
-            cmd_big: 0,
+            cmd_big: None,
+            last_big: None,
+            prefetch: None,
         }
     }
 
@@ -161,6 +190,12 @@ impl Input {
         if let State::BigBulk { buf, .. } = &mut self.state {
             return buf.window();
         }
+        if self.prefetch.is_none() {
+            self.start_prefetch();
+        }
+        if let Some(pf) = &mut self.prefetch {
+            return pf.buf.lead_window(pf.lead, pf.got);
+        }
         self.make_room(self.read_hint);
         let len = self.buf.len() - self.end;
         // SAFETY: end <= buf.len().
@@ -175,7 +210,58 @@ impl Input {
             self.big_pending += n;
             return;
         }
+        if let Some(mut pf) = self.prefetch.take() {
+            pf.got += n;
+            self.finish_prefetch(pf);
+            return;
+        }
         self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Between commands, with nothing buffered, after a command with a big bulk: the next read
+    /// goes into a buffer laid out for a command of the same shape.
+    fn start_prefetch(&mut self) {
+        let Some((lead, len)) = self.last_big else { return };
+        let idle = matches!(self.state, State::Idle) && self.start == self.end && self.pos == self.end;
+        if !idle || !self.authenticated || lead > MAX_LEAD || len < BIG_BULK || len > self.max_bulk {
+            return;
+        }
+        if let Ok(buf) = FillingBuf::with_lead(lead, len, READ_CHUNK) {
+            self.prefetch = Some(Prefetch { buf, lead, got: 0 });
+        }
+    }
+
+    /// After a read into the prefetch buffer: if it holds a header like the last big command's,
+    /// the parser continues inside the big bulk (whose bytes are already in place); otherwise the
+    /// bytes go to the normal buffer, as if read there.
+    fn finish_prefetch(&mut self, mut pf: Prefetch) {
+        // SAFETY: the reader wrote pf.got bytes from the start of lead_window(lead, 0).
+        let bytes = unsafe { pf.buf.lead_bytes(pf.lead, pf.got) };
+        let layout = if pf.got >= pf.lead { header_layout(&bytes[..pf.lead], self.max_bulk) } else { None };
+        match layout {
+            Some(h) if h.big_len == pf.buf.len() && h.args.len() < h.count => {
+                self.make_room(pf.lead);
+                let at = self.end;
+                self.buf[at..at + pf.lead].copy_from_slice(&bytes[..pf.lead]);
+                self.start = at;
+                self.end = at + pf.lead;
+                self.pos = self.end;
+                self.args.clear();
+                self.args.extend(h.args.iter().map(|&(off, len)| Arg::Range { off, len }));
+                let data = pf.got - pf.lead;
+                // SAFETY: the bytes after the header were read into the data part.
+                unsafe { pf.buf.assume_filled(data) };
+                self.big_pending = data;
+                self.cmd_big = Some((pf.lead, h.big_len));
+                self.state = State::BigBulk { buf: pf.buf, left: h.count - h.args.len() - 1 };
+            }
+            _ => {
+                self.make_room(bytes.len());
+                let at = self.end;
+                self.buf[at..at + bytes.len()].copy_from_slice(bytes);
+                self.end = at + bytes.len();
+            }
+        }
     }
 
     /// Copies bytes in (tests, and callers that do not read into `read_window`).
@@ -362,7 +448,7 @@ impl Input {
                     }
                     let data = cr + 2;
                     if len >= BIG_BULK {
-                        self.cmd_big = data + len + 2 - self.start;
+                        self.cmd_big = Some((data - self.start, len));
                     }
                     let avail = self.end - data;
                     if avail >= len + 2 {
@@ -394,12 +480,46 @@ impl Input {
     }
 
     fn finish_command(&mut self) -> Args<'_> {
-        self.read_hint = if self.cmd_big > 0 { (self.cmd_big + 512).clamp(READ_CHUNK, MAX_READ_HINT) } else { READ_CHUNK };
-        self.cmd_big = 0;
+        self.last_big = self.cmd_big.take();
+        self.read_hint = match self.last_big {
+            Some((lead, len)) => (lead + len + 2 + 512).clamp(READ_CHUNK, MAX_READ_HINT),
+            None => READ_CHUNK,
+        };
         let base_start = self.start;
         self.start = self.pos;
         Args::new(&self.buf[base_start..], &mut self.args)
     }
+}
+
+/// Reads `h` as the start of a multibulk command that ends exactly where a bulk's data starts:
+/// `*<count>`, complete bulks, then `$<len>` of the bulk whose data follows. None if it is not
+/// exactly that (the bytes are then parsed the normal way).
+fn header_layout(h: &[u8], max_bulk: usize) -> Option<HeaderLayout> {
+    let line_end = |from: usize| memchr::memchr(b'\r', h.get(from..)?).map(|i| from + i).filter(|&cr| h.get(cr + 1) == Some(&b'\n'));
+    if h.first() != Some(&b'*') {
+        return None;
+    }
+    let cr = line_end(1)?;
+    let count = Input::parse_count(&h[1..cr]).filter(|&n| n > 0 && n <= MAX_MULTIBULK)? as usize;
+    let mut p = cr + 2;
+    let mut args = Vec::new();
+    while args.len() < count {
+        if h.get(p) != Some(&b'$') {
+            return None;
+        }
+        let cr = line_end(p + 1)?;
+        let len = Input::parse_count(&h[p + 1..cr]).filter(|&n| n >= 0 && n as u64 <= max_bulk as u64)? as usize;
+        let data = cr + 2;
+        if data == h.len() {
+            return Some(HeaderLayout { count, args, big_len: len });
+        }
+        if data + len + 2 > h.len() {
+            return None;
+        }
+        args.push((data, len));
+        p = data + len + 2;
+    }
+    None
 }
 
 #[cfg(test)]

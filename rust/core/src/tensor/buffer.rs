@@ -12,9 +12,13 @@ pub const ALIGN: usize = 64;
 #[error("cannot allocate {0} bytes")]
 pub struct AllocError(pub usize);
 
-/// A fully initialised, 64-byte aligned, heap buffer of `len` bytes.
+/// A fully initialised, 64-byte aligned, heap buffer of `len` bytes (at `off` in its allocation,
+/// itself a multiple of 64: a buffer a whole command was read into keeps the command's header
+/// in front of the data).
 pub struct AlignedBuf {
+    /// Start of the allocation.
     ptr: NonNull<u8>,
+    off: usize,
     len: usize,
     /// Allocated size (>= len); what dealloc is told.
     cap: usize,
@@ -48,7 +52,7 @@ impl AlignedBuf {
 
     /// A zero-filled buffer.
     pub fn zeroed(len: usize) -> Result<Self, AllocError> {
-        Ok(AlignedBuf { ptr: Self::raw(len, true)?, len, cap: len })
+        Ok(AlignedBuf { ptr: Self::raw(len, true)?, off: 0, len, cap: len })
     }
 
     /// A copy of `data`.
@@ -67,13 +71,13 @@ impl AlignedBuf {
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: ptr is valid for len initialised bytes for as long as self lives.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        // SAFETY: ptr + off is valid for len initialised bytes for as long as self lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.off), self.len) }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as above, and &mut self gives exclusive access.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.off), self.len) }
     }
 }
 
@@ -100,11 +104,15 @@ impl std::fmt::Debug for AlignedBuf {
 /// spare room back. Bytes past `filled` are never read until they are written.
 #[derive(Debug)]
 pub struct FillingBuf {
+    /// Start of the allocation.
     ptr: NonNull<u8>,
+    /// Where the data starts in the allocation (a multiple of 64; 0 unless made by `with_lead`).
+    off: usize,
     /// Final data length.
     len: usize,
-    /// Allocated length (len + slack).
+    /// Allocated length (off + len + slack).
     cap: usize,
+    /// Data bytes written (from `off`; may run into the slack).
     filled: usize,
 }
 
@@ -119,7 +127,42 @@ impl FillingBuf {
 
     pub fn with_slack(len: usize, slack: usize) -> Result<Self, AllocError> {
         let cap = len.checked_add(slack).ok_or(AllocError(len))?;
-        Ok(FillingBuf { ptr: AlignedBuf::raw(cap, false)?, len, cap, filled: 0 })
+        Ok(FillingBuf { ptr: AlignedBuf::raw(cap, false)?, off: 0, len, cap, filled: 0 })
+    }
+
+    /// A buffer for a whole command of which the data is the part after `lead` bytes (the
+    /// command's header): reading the command from the start of `lead_window` puts the data
+    /// 64-byte aligned, where the finished buffer takes it from without a copy.
+    pub fn with_lead(lead: usize, len: usize, slack: usize) -> Result<Self, AllocError> {
+        let off = lead.div_ceil(ALIGN) * ALIGN;
+        let cap = off.checked_add(len).and_then(|c| c.checked_add(slack)).ok_or(AllocError(len))?;
+        Ok(FillingBuf { ptr: AlignedBuf::raw(cap, false)?, off, len, cap, filled: 0 })
+    }
+
+    /// Where the next read goes when `got` bytes of the whole command (header of `lead` bytes
+    /// first) have arrived: pointer and room.
+    pub fn lead_window(&mut self, lead: usize, got: usize) -> (*mut u8, usize) {
+        let from = self.off - lead.min(self.off) + got;
+        // SAFETY: from <= cap (callers never claim more than the room they were given).
+        (unsafe { self.ptr.as_ptr().add(from.min(self.cap)) }, self.cap - from.min(self.cap))
+    }
+
+    /// The `got` bytes received from the start of `lead_window`.
+    ///
+    /// # Safety
+    /// `got` bytes must have been written at `lead_window(lead, 0)`.
+    pub unsafe fn lead_bytes(&self, lead: usize, got: usize) -> &[u8] {
+        let from = self.off - lead.min(self.off);
+        // SAFETY: by the caller's promise, these bytes were written.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(from), got.min(self.cap - from)) }
+    }
+
+    /// Records that `n` data bytes (from the data's start) are written.
+    ///
+    /// # Safety
+    /// The bytes `off..off + n` must have been written.
+    pub unsafe fn assume_filled(&mut self, n: usize) {
+        self.filled = n.min(self.cap - self.off);
     }
 
     pub fn len(&self) -> usize {
@@ -141,8 +184,8 @@ impl FillingBuf {
 
     /// Pointer and length of the writable tail (the missing data plus the slack).
     pub fn window(&mut self) -> (*mut u8, usize) {
-        // SAFETY: filled <= cap, so the offset stays inside (or one past) the allocation.
-        (unsafe { self.ptr.as_ptr().add(self.filled) }, self.cap - self.filled)
+        // SAFETY: off + filled <= cap, so the offset stays inside (or one past) the allocation.
+        (unsafe { self.ptr.as_ptr().add(self.off + self.filled) }, self.cap - self.off - self.filled)
     }
 
     /// Marks `n` more bytes of the window as written.
@@ -150,7 +193,7 @@ impl FillingBuf {
     /// # Safety
     /// The caller must have written `n` bytes at the start of `window()`.
     pub unsafe fn advance(&mut self, n: usize) {
-        self.filled = (self.filled + n).min(self.cap);
+        self.filled = (self.filled + n).min(self.cap - self.off);
     }
 
     /// Copies as much of `data` as the data part still needs; returns how many bytes were taken.
@@ -170,8 +213,8 @@ impl FillingBuf {
         if self.filled <= self.len {
             return &[];
         }
-        // SAFETY: bytes len..filled were written.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.len), self.filled - self.len) }
+        // SAFETY: data bytes len..filled were written.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.off + self.len), self.filled - self.len) }
     }
 
     /// The finished buffer (slack returned to the allocator when it can be), or `self` back if
@@ -182,16 +225,18 @@ impl FillingBuf {
         }
         let me = std::mem::ManuallyDrop::new(self);
         let (mut ptr, mut cap) = (me.ptr, me.cap);
-        if cap > me.len && me.len > 0 {
+        let used = me.off + me.len;
+        if cap > used && me.len > 0 {
             if let Ok(layout) = AlignedBuf::layout(cap) {
                 // SAFETY: ptr was allocated with `layout`; the new size is non-zero and smaller.
-                if let Some(p) = NonNull::new(unsafe { realloc(ptr.as_ptr(), layout, me.len) }) {
+                // realloc keeps the contents and the alignment, so `off` stays valid.
+                if let Some(p) = NonNull::new(unsafe { realloc(ptr.as_ptr(), layout, used) }) {
                     ptr = p;
-                    cap = me.len;
+                    cap = used;
                 }
             }
         }
-        Ok(AlignedBuf { ptr, len: me.len, cap })
+        Ok(AlignedBuf { ptr, off: me.off, len: me.len, cap })
     }
 }
 
