@@ -14,6 +14,8 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_READ_HINT: usize = 1024 * 1024;
 /// Longest command header (the bytes before its big bulk) read into a prefetch buffer.
 const MAX_LEAD: usize = 4096;
+/// Largest bulk a prefetch buffer is allocated for (larger ones take the header read first).
+const MAX_PREFETCH: usize = 64 << 20;
 /// Largest multibulk count accepted (Redis: INT_MAX).
 const MAX_MULTIBULK: i64 = i32::MAX as i64;
 /// Unauthenticated clients may not send more than this (Redis 7 does the same).
@@ -223,7 +225,7 @@ impl Input {
     fn start_prefetch(&mut self) {
         let Some((lead, len)) = self.last_big else { return };
         let idle = matches!(self.state, State::Idle) && self.start == self.end && self.pos == self.end;
-        if !idle || !self.authenticated || lead > MAX_LEAD || len < BIG_BULK || len > self.max_bulk {
+        if !idle || !self.authenticated || lead > MAX_LEAD || len < BIG_BULK || len > self.max_bulk.min(MAX_PREFETCH) {
             return;
         }
         if let Ok(buf) = FillingBuf::with_lead(lead, len, READ_CHUNK) {
