@@ -18,7 +18,7 @@ import torch
 from torch import Tensor  # noqa: F401  (resolved by the TorchScript compiler from this module)
 
 from redisai_fast.backends import BackendError, Device, clean_message
-from redisai_fast.backends.torch import to_outputs, torch_device
+from redisai_fast.backends.torch import no_grad_on_this_thread, to_outputs, torch_device
 
 _core: Any = None
 _ops_lock = threading.Lock()
@@ -103,11 +103,11 @@ class CompiledScript:
             raise BackendError(f"ERR Function does not exist: {function}")
         tensors = [self._tensor(v) for v in inputs]
         try:
-            with torch.no_grad():
-                if function in self.entry_points or _arg_kinds(fn) == ENTRY_SIGNATURE:
-                    result = fn(tensors, keys, args)
-                else:
-                    result = fn(*self._positional(function, fn, tensors))
+            no_grad_on_this_thread()
+            if function in self.entry_points or _arg_kinds(fn) == ENTRY_SIGNATURE:
+                result = fn(tensors, keys, args)
+            else:
+                result = fn(*self._positional(function, fn, tensors))
         except BackendError:
             raise
         except Exception as exc:  # TorchScript errors (including ones raised by redis.execute)
