@@ -248,7 +248,7 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(c.port(), 6379);
         assert_eq!(c.proto_max_bulk_len(), 512 * 1024 * 1024);
-        c.set("proto-max-bulk-len", "1mb", false).unwrap();
+        c.set("proto-max-bulk-len", "1mb", false).expect("a valid setting");
         assert_eq!(c.get("PROTO-MAX-BULK-LEN"), Some("1048576"));
         assert_eq!(c.set("port", "1", false), Err(ConfigError::Immutable));
         assert!(c.set("port", "7000", true).is_ok());

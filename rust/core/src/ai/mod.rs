@@ -60,7 +60,7 @@ mod tests {
         for ok in ["CPU", "cpu", "GPU", "gpu:0", "GPU:12", "CPU:1"] {
             assert!(parse_device(ok.as_bytes()).is_ok(), "{ok}");
         }
-        assert_eq!(parse_device(b"gpu:1").unwrap(), "GPU:1");
+        assert_eq!(parse_device(b"gpu:1").expect("a valid device"), "GPU:1");
         for bad in ["bad_device", "CPU::", "CPU:1.8", "CPU:123456", "TPU", "GPU:", ""] {
             assert_eq!(parse_device(bad.as_bytes()).unwrap_err().0, "ERR Invalid DEVICE", "{bad}");
         }

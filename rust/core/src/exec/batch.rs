@@ -127,7 +127,7 @@ impl Batch {
     }
 
     /// Hands each request its rows of `outputs` (and counts the run in AI.INFO).
-    pub fn complete(self, outputs: Vec<Tensor>) {
+    pub fn complete(mut self, outputs: Vec<Tensor>) {
         let micros = self.started.elapsed().as_micros() as u64;
         let stats = self.work().stats();
         stats.runs.fetch_add(1, Relaxed);
@@ -138,7 +138,7 @@ impl Batch {
             }
         }
         if self.requests.len() == 1 {
-            let r = self.requests.into_iter().next().expect("one request");
+            let Some(r) = self.requests.pop() else { return };
             let stats = r.work.stats();
             if matches!(r.work, Work::Model(_)) {
                 let samples = outputs.first().and_then(|t| t.shape().first()).map_or(0, |&d| d as u64);

@@ -23,6 +23,32 @@ pub enum OpKind {
     Script { script: Arc<Script>, function: String, keys: Vec<String>, args: Vec<String>, inputs: Vec<usize>, outputs: Vec<usize> },
 }
 
+impl OpKind {
+    /// The device queue a model or script op runs on.
+    fn queue(&self) -> Option<String> {
+        match self {
+            OpKind::Model { model, .. } => Some(model.spec.queue.clone()),
+            OpKind::Script { script, .. } => Some(script.spec.queue.clone()),
+            OpKind::TensorSet | OpKind::TensorGet { .. } => None,
+        }
+    }
+
+    /// What a run request for a model or script op runs.
+    fn work(&self) -> Option<Work> {
+        match self {
+            OpKind::Model { model, .. } => Some(Work::Model(model.clone())),
+            OpKind::Script { script, function, keys, args, outputs, .. } => Some(Work::Script(ScriptCall {
+                script: script.clone(),
+                function: function.clone(),
+                keys: keys.clone(),
+                args: args.clone(),
+                n_outputs: outputs.len(),
+            })),
+            OpKind::TensorSet | OpKind::TensorGet { .. } => None,
+        }
+    }
+}
+
 enum Status {
     Pending,
     Running,
@@ -117,34 +143,17 @@ impl DagRun {
                             st.status[i] = Status::Done(b"+NA\r\n".to_vec());
                             continue;
                         }
-                        let device = match &st.plan.ops[i] {
-                            OpKind::Model { model, .. } => model.spec.queue.clone(),
-                            OpKind::Script { script, .. } => script.spec.queue.clone(),
-                            _ => unreachable!("model or script op"),
-                        };
-                        if waiting.contains(&device) {
+                        let Some(queue) = st.plan.ops[i].queue() else { continue };
+                        if waiting.contains(&queue) {
                             continue;
                         }
                         if !inputs.iter().all(|&s| st.plan.slots[s].is_some()) {
-                            waiting.push(device);
+                            waiting.push(queue);
                             continue;
                         }
                         {
+                            let Some(work) = st.plan.ops[i].work() else { continue };
                             let tensors: Vec<Tensor> = inputs.iter().filter_map(|&s| st.plan.slots[s].clone()).collect();
-                            let (queue, work) = match &st.plan.ops[i] {
-                                OpKind::Model { model, .. } => (model.spec.queue.clone(), Work::Model(model.clone())),
-                                OpKind::Script { script, function, keys, args, outputs, .. } => (
-                                    script.spec.queue.clone(),
-                                    Work::Script(ScriptCall {
-                                        script: script.clone(),
-                                        function: function.clone(),
-                                        keys: keys.clone(),
-                                        args: args.clone(),
-                                        n_outputs: outputs.len(),
-                                    }),
-                                ),
-                                _ => unreachable!("model or script op"),
-                            };
                             let me = run.clone();
                             let request = RunRequest {
                                 work,

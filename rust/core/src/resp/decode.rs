@@ -60,10 +60,10 @@ mod tests {
 
     #[test]
     fn decodes_nested() {
-        let (v, n) = decode(b"*3\r\n$1\r\na\r\n:5\r\n*1\r\n$-1\r\n").unwrap();
+        let (v, n) = decode(b"*3\r\n$1\r\na\r\n:5\r\n*1\r\n$-1\r\n").expect("a complete reply");
         assert_eq!(v, RespValue::Array(vec![RespValue::Bulk(b"a".to_vec()), RespValue::Int(5), RespValue::Array(vec![RespValue::Null])]));
         assert_eq!(n, 24);
-        assert_eq!(decode(b"-ERR x\r\n").unwrap().0, RespValue::Error("ERR x".into()));
-        assert_eq!(decode(b"+OK\r\n").unwrap().0, RespValue::Simple("OK".into()));
+        assert_eq!(decode(b"-ERR x\r\n").expect("a complete reply").0, RespValue::Error("ERR x".into()));
+        assert_eq!(decode(b"+OK\r\n").expect("a complete reply").0, RespValue::Simple("OK".into()));
     }
 }

@@ -115,14 +115,14 @@ mod tests {
 
     #[test]
     fn plain_words() {
-        assert_eq!(split_args(b"  SET a  b ").unwrap(), s(&["SET", "a", "b"]));
+        assert_eq!(split_args(b"  SET a  b ").expect("a valid inline command"), s(&["SET", "a", "b"]));
     }
 
     #[test]
     fn quotes_and_escapes() {
-        assert_eq!(split_args(br#"SET "a b" 'c d' "\x41\n""#).unwrap(), s(&["SET", "a b", "c d", "A\n"]));
-        assert_eq!(split_args(br#"x 'it\'s'"#).unwrap(), s(&["x", "it's"]));
-        assert_eq!(split_args(br#""""#).unwrap(), s(&[""]));
+        assert_eq!(split_args(br#"SET "a b" 'c d' "\x41\n""#).expect("a valid inline command"), s(&["SET", "a b", "c d", "A\n"]));
+        assert_eq!(split_args(br#"x 'it\'s'"#).expect("a valid inline command"), s(&["x", "it's"]));
+        assert_eq!(split_args(br#""""#).expect("a valid inline command"), s(&[""]));
     }
 
     #[test]

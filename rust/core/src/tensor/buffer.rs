@@ -312,21 +312,21 @@ mod tests {
 
     #[test]
     fn aligned_and_zeroed() {
-        let b = AlignedBuf::zeroed(1000).unwrap();
+        let b = AlignedBuf::zeroed(1000).expect("an allocation");
         assert_eq!(b.as_slice().as_ptr() as usize % ALIGN, 0);
         assert!(b.as_slice().iter().all(|&x| x == 0));
-        let e = AlignedBuf::zeroed(0).unwrap();
+        let e = AlignedBuf::zeroed(0).expect("an allocation");
         assert!(e.as_slice().is_empty());
     }
 
     #[test]
     fn filling() {
-        let mut f = FillingBuf::new(5).unwrap();
+        let mut f = FillingBuf::new(5).expect("an allocation");
         assert_eq!(f.extend_from_slice(b"abc"), 3);
         let f = f.finish().unwrap_err();
         let mut f = f;
         assert_eq!(f.extend_from_slice(b"defg"), 2);
-        assert_eq!(f.finish().unwrap().as_slice(), b"abcde");
+        assert_eq!(f.finish().expect("an allocation").as_slice(), b"abcde");
     }
 
     #[test]

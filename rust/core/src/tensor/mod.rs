@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn float_values_and_blob() {
-        let t = Tensor::build(DType::Float, vec![2, 2], vals(&["1", "2", "3", "4"]), 1 << 20).unwrap();
+        let t = Tensor::build(DType::Float, vec![2, 2], vals(&["1", "2", "3", "4"]), 1 << 20).expect("a tensor");
         assert_eq!(t.bytes(), b"\x00\x00\x80?\x00\x00\x00@\x00\x00@@\x00\x00\x80@");
         let mut o = Out::default();
         t.reply_values(&mut o);
@@ -315,39 +315,39 @@ mod tests {
         assert!(Tensor::build(DType::Uint8, vec![1], vals(&["-1"]), 64).is_err());
         assert!(Tensor::build(DType::Int32, vec![1], vals(&["1.87"]), 64).is_err());
         assert!(Tensor::build(DType::Bool, vec![2], vals(&["1", "2"]), 64).is_err());
-        let t = Tensor::build(DType::Int64, vec![1], vals(&["-9223372036854775808"]), 64).unwrap();
+        let t = Tensor::build(DType::Int64, vec![1], vals(&["-9223372036854775808"]), 64).expect("a tensor");
         assert_eq!(t.bytes(), i64::MIN.to_ne_bytes());
     }
 
     #[test]
     fn blob_checks() {
-        let e = Tensor::build(DType::Float, vec![2], TensorInit::Blob(b"\0\0\0"), 64).err().unwrap();
+        let e = Tensor::build(DType::Float, vec![2], TensorInit::Blob(b"\0\0\0"), 64).err().expect("an error");
         assert_eq!(e.0, "ERR data length does not match tensor shape and type");
-        let e = Tensor::build(DType::Bool, vec![2], TensorInit::Blob(b"\x02\x01"), 64).err().unwrap();
+        let e = Tensor::build(DType::Bool, vec![2], TensorInit::Blob(b"\x02\x01"), 64).err().expect("an error");
         assert_eq!(e.0, "ERR BOOL tensor elements must be 0 or 1");
     }
 
     #[test]
     fn strings() {
-        let t = Tensor::build(DType::String, vec![2], TensorInit::Blob(b"one\0\0"), 64).unwrap();
+        let t = Tensor::build(DType::String, vec![2], TensorInit::Blob(b"one\0\0"), 64).expect("a tensor");
         assert_eq!(t.string_at(0), b"one");
         assert_eq!(t.string_at(1), b"");
         for bad in [&b"single c-string\0"[..], b"one\0two\0three\0", b"C-string\0followed by a non C-string"] {
-            let e = Tensor::build(DType::String, vec![2], TensorInit::Blob(bad), 64).err().unwrap();
+            let e = Tensor::build(DType::String, vec![2], TensorInit::Blob(bad), 64).err().expect("an error");
             assert_eq!(e.0, "ERR Number of string elements in data blob does not match tensor length");
         }
-        let t = Tensor::build(DType::String, vec![2], vals(&["a", ""]), 64).unwrap();
+        let t = Tensor::build(DType::String, vec![2], vals(&["a", ""]), 64).expect("a tensor");
         assert_eq!(t.bytes(), b"a\0\0");
-        let e = Tensor::build(DType::String, vec![1], TensorInit::Values(vec![b"in\0valid"]), 64).err().unwrap();
+        let e = Tensor::build(DType::String, vec![1], TensorInit::Values(vec![b"in\0valid"]), 64).err().expect("an error");
         assert_eq!(e.0, "ERR C-string value contains null character");
-        let z = Tensor::build(DType::String, vec![3], TensorInit::Zeros, 64).unwrap();
+        let z = Tensor::build(DType::String, vec![3], TensorInit::Zeros, 64).expect("a tensor");
         assert_eq!(z.string_at(2), b"");
     }
 
     #[test]
     fn zeros_respect_the_limit() {
         assert!(Tensor::build(DType::Float, vec![1000], TensorInit::Zeros, 100).is_err());
-        let z = Tensor::build(DType::Double, vec![3], TensorInit::Zeros, 100).unwrap();
+        let z = Tensor::build(DType::Double, vec![3], TensorInit::Zeros, 100).expect("a tensor");
         assert_eq!(z.bytes(), &[0u8; 24]);
     }
 }
