@@ -1,6 +1,6 @@
 //! AI.INFO (run statistics of models and scripts) and AI.CONFIG (backends path, LOADBACKEND,
 //! MODEL_CHUNK_SIZE, GET).
-use super::ai_common::{ensure_can_block, error_reply};
+use super::ai_common::{block_on_host_job, ensure_can_block, error_reply};
 use super::{is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::exec::HostJob;
@@ -116,20 +116,16 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         ensure_can_block(ctx)?;
         let backend = crate::ai::Backend::parse(args.get(2)).ok_or_else(|| CmdError::err("unsupported backend"))?;
         let path = String::from_utf8_lossy(args.get(3)).into_owned();
-        let server = ctx.server.clone();
-        let client = ctx.client.info.id;
-        ctx.host_job = Some(HostJob::LoadBackend {
+        block_on_host_job(ctx, move |reply| HostJob::LoadBackend {
             backend: backend.name().to_string(),
             path,
             done: Box::new(move |r| {
-                let reply = match r {
+                reply(match r {
                     Ok(()) => b"+OK\r\n".to_vec(),
                     Err(msg) => error_reply(&msg),
-                };
-                server.exec.completions.push(client, reply);
+                })
             }),
         });
-        ctx.blocked = true;
     } else {
         return Err(CmdError::err("unsupported subcommand"));
     }

@@ -66,6 +66,34 @@ pub fn encode(resp3: bool, f: impl FnOnce(&mut Out)) -> Vec<u8> {
 }
 
 /// The reply line for an error message from a framework or the core (adds `ERR` when missing).
+/// Sends the blocked client its reply (from a loader thread, when the host job is done).
+pub type ReplySender = Box<dyn FnOnce(Vec<u8>) + Send>;
+
+/// Hands a job to the host's loader threads and blocks the calling client until the job sends
+/// its reply; other clients are served meanwhile.
+pub fn block_on_host_job(ctx: &mut Ctx, job: impl FnOnce(ReplySender) -> crate::exec::HostJob) {
+    let server = ctx.server.clone();
+    let client = ctx.client.info.id;
+    ctx.host_job = Some(job(Box::new(move |reply| server.exec.completions.push(client, reply))));
+    ctx.blocked = true;
+}
+
+/// Stores a freshly loaded model or script under `key`, unless the key holds another kind of
+/// value, logs it to the AOF, and gives the reply for the client that stored it.
+pub fn store_loaded_value(server: &Server, key: &[u8], value: Value) -> Vec<u8> {
+    let mut ks = server.ks.lock();
+    if matches!(ks.peek(key, now_ms()), Some(v) if std::mem::discriminant(v) != std::mem::discriminant(&value)) {
+        return error_reply("WRONGTYPE Operation against a key holding the wrong kind of value");
+    }
+    if server.persist.aof_enabled() {
+        let mut log = Vec::new();
+        crate::persist::aof::value_commands(&mut log, key, &value, None);
+        server.persist.log_bytes(&log);
+    }
+    ks.insert(key, value);
+    b"+OK\r\n".to_vec()
+}
+
 pub fn error_reply(msg: &str) -> Vec<u8> {
     let line = if has_error_code(msg) { msg.to_string() } else { format!("ERR {msg}") };
     encode(false, |o| o.error(&line))

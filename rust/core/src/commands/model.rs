@@ -3,7 +3,10 @@
 //! threads (the client blocks, the server does not); runs go to the device's run queue.
 use std::sync::Arc;
 
-use super::ai_common::{check_output_keys, ensure_can_block, error_reply, get_model, get_tensor, parse_count, parse_timeout, queue_model_run};
+use super::ai_common::{
+    block_on_host_job, check_output_keys, ensure_can_block, error_reply, get_model, get_tensor, parse_count, parse_timeout,
+    queue_model_run, store_loaded_value,
+};
 use super::{is, Ctx};
 use crate::ai::{parse_device, Backend, Model, ModelSpec};
 use crate::error::{CmdError, CmdResult};
@@ -11,7 +14,6 @@ use crate::exec::{HostJob, LoadedModel};
 use crate::keyspace::Value;
 use crate::num::parse_i64;
 use crate::resp::{Args, Reply};
-use crate::server::{now_ms, Server};
 use crate::tensor::buffer::{AlignedBuf, SharedBytes};
 
 /// The model blob: the arguments from `from` on, concatenated (a single large one is kept as is).
@@ -191,39 +193,24 @@ pub fn modelset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 /// error) when loading finishes. Other clients are served meanwhile.
 fn submit_load(ctx: &mut Ctx, key: Vec<u8>, spec: ModelSpec) {
     let server = ctx.server.clone();
-    let client = ctx.client.info.id;
-    ctx.host_job = Some(HostJob::LoadModel {
+    block_on_host_job(ctx, move |reply| HostJob::LoadModel {
         spec,
         done: Box::new(move |spec, result| {
-            let reply = store_loaded(&server, &key, spec, result);
-            server.exec.completions.push(client, reply);
+            reply(match result {
+                Ok(loaded) => store_loaded_value(&server, &key, model_value(spec, loaded)),
+                Err(msg) => error_reply(&msg),
+            })
         }),
     });
-    ctx.blocked = true;
 }
 
-fn store_loaded(server: &Server, key: &[u8], spec: ModelSpec, result: Result<LoadedModel, String>) -> Vec<u8> {
-    let loaded = match result {
-        Ok(l) => l,
-        Err(msg) => return error_reply(&msg),
-    };
-    let mut ks = server.ks.lock();
-    if matches!(ks.peek(key, now_ms()), Some(v) if !matches!(v, Value::Model(_))) {
-        return error_reply("WRONGTYPE Operation against a key holding the wrong kind of value");
-    }
+fn model_value(spec: ModelSpec, loaded: LoadedModel) -> Value {
     let (inputs, outputs) = if spec.backend == Backend::Tf {
         (spec.inputs.clone(), spec.outputs.clone())
     } else {
         (loaded.input_names, loaded.output_names)
     };
-    let value = Value::Model(Arc::new(Model::new(spec, inputs, outputs, loaded.handle)));
-    if server.persist.aof_enabled() {
-        let mut log = Vec::new();
-        crate::persist::aof::value_commands(&mut log, key, &value, None);
-        server.persist.log_bytes(&log);
-    }
-    ks.insert(key, value);
-    b"+OK\r\n".to_vec()
+    Value::Model(Arc::new(Model::new(spec, inputs, outputs, loaded.handle)))
 }
 
 /// Writes `blob` whole, or as an array of MODEL_CHUNK_SIZE chunks when it is that big (RedisAI).
@@ -345,44 +332,8 @@ pub struct ExecuteArgs {
 
 pub fn parse_execute_args(args: &Args, mut pos: usize, m: &Model) -> CmdResult<ExecuteArgs> {
     let n = args.len();
-    if pos >= n || !is(args.get(pos), "INPUTS") {
-        return Err(CmdError::err("INPUTS not specified"));
-    }
-    let ninputs = match parse_i64(args.get(pos + 1)) {
-        None => return Err(CmdError::err("Invalid argument for input_count")),
-        Some(c) if c <= 0 => return Err(CmdError::err("Input count must be a positive integer")),
-        Some(c) => c as usize,
-    };
-    if ninputs != m.ninputs() {
-        return Err(CmdError::line("Number of keys given as INPUTS here does not match model definition"));
-    }
-    pos += 2;
-    if pos + ninputs > n {
-        return Err(CmdError::err(
-            "number of input keys to AI.MODELEXECUTE command does not match the number of given arguments",
-        ));
-    }
-    let inputs = (pos..pos + ninputs).map(|i| args.get(i).to_vec()).collect();
-    pos += ninputs;
-    if pos >= n || !is(args.get(pos), "OUTPUTS") {
-        return Err(CmdError::err("OUTPUTS not specified"));
-    }
-    let noutputs = match parse_i64(args.get(pos + 1)) {
-        None => return Err(CmdError::err("Invalid argument for output_count")),
-        Some(c) if c <= 0 => return Err(CmdError::err("Output count must be a positive integer")),
-        Some(c) => c as usize,
-    };
-    if m.noutputs().is_some_and(|k| k != noutputs) {
-        return Err(CmdError::line("Number of keys given as OUTPUTS here does not match model definition"));
-    }
-    pos += 2;
-    if pos + noutputs > n {
-        return Err(CmdError::err(
-            "number of output keys to AI.MODELEXECUTE command does not match the number of given arguments",
-        ));
-    }
-    let outputs = (pos..pos + noutputs).map(|i| args.get(i).to_vec()).collect();
-    pos += noutputs;
+    let inputs = counted_keys(args, &mut pos, "INPUTS", "input", Some(m.ninputs()))?;
+    let outputs = counted_keys(args, &mut pos, "OUTPUTS", "output", m.noutputs())?;
     let mut timeout = None;
     if pos < n {
         if !is(args.get(pos), "TIMEOUT") {
@@ -397,6 +348,36 @@ pub fn parse_execute_args(args: &Args, mut pos: usize, m: &Model) -> CmdResult<E
         }
     }
     Ok(ExecuteArgs { inputs, outputs, timeout })
+}
+
+/// `INPUTS n key...` or `OUTPUTS n key...` (`word`; `what` is "input"/"output" for the messages)
+/// at `pos`, with RedisAI's errors; `expected` is the model's count when it is known. Moves `pos`
+/// past the keys.
+fn counted_keys(args: &Args, pos: &mut usize, word: &str, what: &str, expected: Option<usize>) -> CmdResult<Vec<Vec<u8>>> {
+    let n = args.len();
+    if *pos >= n || !is(args.get(*pos), word) {
+        return Err(CmdError::err(format!("{word} not specified")));
+    }
+    let count = match parse_i64(args.get(*pos + 1)) {
+        None => return Err(CmdError::err(format!("Invalid argument for {what}_count"))),
+        Some(c) if c <= 0 => {
+            let capital = what[..1].to_uppercase() + &what[1..];
+            return Err(CmdError::err(format!("{capital} count must be a positive integer")));
+        }
+        Some(c) => c as usize,
+    };
+    if expected.is_some_and(|k| k != count) {
+        return Err(CmdError::line(format!("Number of keys given as {word} here does not match model definition")));
+    }
+    *pos += 2;
+    if *pos + count > n {
+        return Err(CmdError::err(format!(
+            "number of {what} keys to AI.MODELEXECUTE command does not match the number of given arguments"
+        )));
+    }
+    let keys = (*pos..*pos + count).map(|i| args.get(i).to_vec()).collect();
+    *pos += count;
+    Ok(keys)
 }
 
 /// `[TIMEOUT t] INPUTS in... OUTPUTS out...` from `pos` (MODELRUN, and its DAG op).

@@ -4,7 +4,10 @@
 //! script's device queue.
 use std::sync::Arc;
 
-use super::ai_common::{check_output_keys, ensure_can_block, error_reply, get_tensor, parse_count, parse_timeout, queue_run};
+use super::ai_common::{
+    block_on_host_job, check_output_keys, ensure_can_block, error_reply, get_tensor, parse_count, parse_timeout, queue_run,
+    store_loaded_value,
+};
 use super::{is, Ctx};
 use crate::ai::{parse_device, Script, ScriptSpec};
 use crate::error::{CmdError, CmdResult};
@@ -12,7 +15,6 @@ use crate::exec::{HostJob, ScriptCall, Work};
 use crate::keyspace::Value;
 use crate::num::parse_i64;
 use crate::resp::{Args, Reply};
-use crate::server::{now_ms, Server};
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -91,39 +93,15 @@ pub fn scriptstore(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 /// TorchScript's error) when compiling finishes.
 fn submit_compile(ctx: &mut Ctx, key: Vec<u8>, spec: ScriptSpec) {
     let server = ctx.server.clone();
-    let client = ctx.client.info.id;
-    ctx.host_job = Some(HostJob::CompileScript {
+    block_on_host_job(ctx, move |reply| HostJob::CompileScript {
         spec,
         done: Box::new(move |spec, result| {
-            let reply = store_compiled(&server, &key, spec, result);
-            server.exec.completions.push(client, reply);
+            reply(match result {
+                Ok(handle) => store_loaded_value(&server, &key, Value::Script(Arc::new(Script::new(spec, handle)))),
+                Err(msg) => error_reply(&msg),
+            })
         }),
     });
-    ctx.blocked = true;
-}
-
-fn store_compiled(
-    server: &Server,
-    key: &[u8],
-    spec: ScriptSpec,
-    result: Result<Arc<dyn std::any::Any + Send + Sync>, String>,
-) -> Vec<u8> {
-    let handle = match result {
-        Ok(h) => h,
-        Err(msg) => return error_reply(&msg),
-    };
-    let mut ks = server.ks.lock();
-    if matches!(ks.peek(key, now_ms()), Some(v) if !matches!(v, Value::Script(_))) {
-        return error_reply("WRONGTYPE Operation against a key holding the wrong kind of value");
-    }
-    let value = Value::Script(Arc::new(Script::new(spec, handle)));
-    if server.persist.aof_enabled() {
-        let mut log = Vec::new();
-        crate::persist::aof::value_commands(&mut log, key, &value, None);
-        server.persist.log_bytes(&log);
-    }
-    ks.insert(key, value);
-    b"+OK\r\n".to_vec()
 }
 
 /// AI.SCRIPTGET key [META] [SOURCE]
