@@ -390,22 +390,29 @@ def wait_saved(r: redis.Redis, timeout: float = 60) -> None:
     raise AssertionError(f"no finished save: {r.info('persistence')}")
 
 
-def test_bgsave_schedule_and_copy_on_write_values(tmp_path: Path) -> None:
-    s = start(tmp_path, "--save", "")
-    r = redis.Redis(port=s.port, protocol=2)
-    big = np.ones(64 * 1024 * 1024, dtype=np.uint8).tobytes()
-    r.execute_command("AI.TENSORSET", "big", "UINT8", len(big), "BLOB", big)  # makes the save take a while
+def save_while_changing(r: redis.Redis, *then: tuple) -> list:
+    """Sets a string, a hash and a list, then sends in one pipeline BGSAVE, a change to each of
+    them (made while the save writes) and the commands in `then`; returns the replies."""
     r.set("s", "x" * 100_000)
     r.hset("h", "f", "1")
     r.rpush("l", "a")
     p = r.pipeline(transaction=False)
     p.bgsave()
-    # changed while the first save writes: that save keeps the old values (copy-on-write)
     p.append("s", "tail")
     p.hset("h", "g", "2")
     p.rpush("l", "b")
-    p.execute_command("BGSAVE", "SCHEDULE")
-    replies = p.execute()
+    for cmd in then:
+        p.execute_command(*cmd)
+    return p.execute()
+
+
+def test_bgsave_schedule_and_copy_on_write_values(tmp_path: Path) -> None:
+    s = start(tmp_path, "--save", "")
+    r = redis.Redis(port=s.port, protocol=2)
+    big = np.ones(64 * 1024 * 1024, dtype=np.uint8).tobytes()
+    r.execute_command("AI.TENSORSET", "big", "UINT8", len(big), "BLOB", big)  # makes the save take a while
+    # the changes made while the first save writes stay out of it (copy-on-write)
+    replies = save_while_changing(r, ("BGSAVE", "SCHEDULE"))
     assert replies[0] is True and replies[-1] is True  # redis-py maps "Background saving scheduled" to True
     wait_saved(r)  # the scheduled save ran after the first one and caught the later writes
     s.kill()
@@ -418,15 +425,7 @@ def test_bgsave_schedule_and_copy_on_write_values(tmp_path: Path) -> None:
 def test_snapshot_taken_before_a_change_does_not_see_it(tmp_path: Path) -> None:
     s = start(tmp_path, "--save", "")
     r = redis.Redis(port=s.port, protocol=2)
-    r.set("s", "x" * 100_000)
-    r.hset("h", "f", "1")
-    r.rpush("l", "a")
-    p = r.pipeline(transaction=False)
-    p.bgsave()
-    p.append("s", "tail")
-    p.hset("h", "g", "2")
-    p.rpush("l", "b")
-    p.execute()
+    save_while_changing(r)
     deadline = time.time() + 60
     while r.info("persistence")["rdb_bgsave_in_progress"] and time.time() < deadline:
         time.sleep(0.05)

@@ -19,6 +19,16 @@ def server():
         yield s
 
 
+@pytest.fixture
+def con(server):
+    """A redisai-py client on an empty keyspace."""
+    import redisai
+
+    c = redisai.Client(port=server.port)
+    c.flushall()
+    return c
+
+
 def _server_python() -> str:
     """The server venv's interpreter (it has the frameworks that generate the test models)."""
     import os

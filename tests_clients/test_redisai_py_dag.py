@@ -8,17 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import redis
-import redisai
 
-W = (np.arange(12, dtype=np.float32).reshape(4, 3) / 10).astype(np.float32)
-B = np.array([1, 2, 3], dtype=np.float32)
-
-
-@pytest.fixture
-def con(server):
-    c = redisai.Client(port=server.port)
-    c.flushall()
-    return c
+from tests.support.models import linear_expected
 
 
 def test_dag_with_routing_load_persist(con, model_blob) -> None:
@@ -30,8 +21,8 @@ def test_dag_with_routing_load_persist(con, model_blob) -> None:
     dag.tensorget("y")
     res = dag.execute()
     assert res[0] == "OK"
-    np.testing.assert_allclose(res[1], x @ W + B, rtol=1e-6)
-    np.testing.assert_allclose(con.tensorget("y"), x @ W + B, rtol=1e-6)
+    np.testing.assert_allclose(res[1], linear_expected(x), rtol=1e-6)
+    np.testing.assert_allclose(con.tensorget("y"), linear_expected(x), rtol=1e-6)
 
 
 def test_dag_local_tensors_and_readonly(con) -> None:

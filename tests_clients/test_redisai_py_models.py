@@ -5,17 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import redisai
 
-W = (np.arange(12, dtype=np.float32).reshape(4, 3) / 10).astype(np.float32)
-B = np.array([1, 2, 3], dtype=np.float32)
-
-
-@pytest.fixture
-def con(server):
-    c = redisai.Client(port=server.port)
-    c.flushall()
-    return c
+from tests.support.models import linear_expected
 
 
 def test_modelstore_modelexecute(con, model_blob) -> None:
@@ -23,7 +14,7 @@ def test_modelstore_modelexecute(con, model_blob) -> None:
     x = np.array([[1, 2, 3, 4]], dtype=np.float32)
     con.tensorset("x", x)
     assert con.modelexecute("m", inputs=["x"], outputs=["y"]) == "OK"
-    np.testing.assert_allclose(con.tensorget("y"), x @ W + B, rtol=1e-6)
+    np.testing.assert_allclose(con.tensorget("y"), linear_expected(x), rtol=1e-6)
     meta = con.modelget("m", meta_only=True)
     assert meta["backend"] == "ONNX" and meta["device"] == "cpu" and meta["tag"] == "v7"
     assert meta["inputs"] == ["x"] and meta["outputs"] == ["y"]
@@ -41,7 +32,7 @@ def test_modelset_modelrun_and_batching_args(con, model_blob) -> None:
     x = np.ones((2, 4), dtype=np.float32)
     con.tensorset("x", x)
     assert con.modelrun("t", ["x"], ["y"]) == "OK"
-    np.testing.assert_allclose(con.tensorget("y"), x @ W + B, rtol=1e-6)
+    np.testing.assert_allclose(con.tensorget("y"), linear_expected(x), rtol=1e-6)
     meta = con.modelget("t", meta_only=True)
     assert meta["batchsize"] == 4 and meta["minbatchsize"] == 1
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import redisai
 
 OLD = "def addtwo(a, b):\n    return a + b\n\ndef addn(a, args : List[Tensor]):\n    return a + torch.stack(args).sum()\n"
 NEW = '''
@@ -18,13 +17,6 @@ def set_get(tensors: List[Tensor], keys: List[str], args: List[str]):
     redis.execute("SET", keys[0], args[0])
     return torch.tensor(int(str(redis.execute("GET", keys[0]))))
 '''
-
-
-@pytest.fixture
-def con(server):
-    c = redisai.Client(port=server.port)
-    c.flushall()
-    return c
 
 
 def test_scriptset_scriptrun_scriptget(con) -> None:

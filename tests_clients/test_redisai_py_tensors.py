@@ -4,14 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import redisai
-
-
-@pytest.fixture
-def con(server):
-    c = redisai.Client(port=server.port)
-    c.flushall()
-    return c
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.bool_])

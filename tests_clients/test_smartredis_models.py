@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from smartredis import Client
 
-W = (np.arange(12, dtype=np.float32).reshape(4, 3) / 10).astype(np.float32)
-B = np.array([1, 2, 3], dtype=np.float32)
+from tests.support.models import linear_expected
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def test_set_run_model(client, model_blob, backend, name) -> None:
     x = np.array([[1, 2, 3, 4], [0, 0, 0, 1]], dtype=np.float32)
     client.put_tensor("x", x)
     client.run_model("m", inputs=["x"], outputs=["y"])
-    np.testing.assert_allclose(client.get_tensor("y"), x @ W + B, rtol=1e-6)
+    np.testing.assert_allclose(client.get_tensor("y"), linear_expected(x), rtol=1e-6)
     assert client.get_model("m") == model_blob(name)
     client.delete_model("m")
     assert not client.model_exists("m")
