@@ -46,6 +46,26 @@ pub struct ClientInfo {
     pub qbuf: AtomicU64,
 }
 
+impl ClientInfo {
+    pub fn new(id: u64, addr: String, laddr: String, name: &str, now: u64) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            created_ms: now,
+            last_ms: AtomicU64::new(now),
+            name: Mutex::new(name.to_string()),
+            lib_name: Mutex::new(String::new()),
+            lib_ver: Mutex::new(String::new()),
+            last_cmd: Mutex::new("NULL"),
+            resp: AtomicU64::new(2),
+            in_multi: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            qbuf: AtomicU64::new(0),
+        }
+    }
+}
+
 /// A request for the hosting process to stop (SHUTDOWN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownMode {
@@ -103,21 +123,7 @@ impl Server {
             extra_info: RwLock::new(BTreeMap::new()),
             exec: Exec::default(),
             persist: Persist::default(),
-            internal_client: Arc::new(ClientInfo {
-                id: 0,
-                addr: "internal".into(),
-                laddr: "internal".into(),
-                created_ms: now_ms(),
-                last_ms: AtomicU64::new(0),
-                name: Mutex::new("script".into()),
-                lib_name: Mutex::new(String::new()),
-                lib_ver: Mutex::new(String::new()),
-                last_cmd: Mutex::new("NULL"),
-                resp: AtomicU64::new(2),
-                in_multi: AtomicBool::new(false),
-                blocked: AtomicBool::new(false),
-                qbuf: AtomicU64::new(0),
-            }),
+            internal_client: Arc::new(ClientInfo::new(0, "internal".into(), "internal".into(), "script", now_ms())),
             backend_versions: RwLock::new(BTreeMap::new()),
         })
     }
@@ -130,22 +136,7 @@ impl Server {
             return None;
         }
         let id = self.next_client_id.fetch_add(1, Relaxed);
-        let now = now_ms();
-        let info = Arc::new(ClientInfo {
-            id,
-            addr,
-            laddr,
-            created_ms: now,
-            last_ms: AtomicU64::new(now),
-            name: Mutex::new(String::new()),
-            lib_name: Mutex::new(String::new()),
-            lib_ver: Mutex::new(String::new()),
-            last_cmd: Mutex::new("NULL"),
-            resp: AtomicU64::new(2),
-            in_multi: AtomicBool::new(false),
-            blocked: AtomicBool::new(false),
-            qbuf: AtomicU64::new(0),
-        });
+        let info = Arc::new(ClientInfo::new(id, addr, laddr, "", now_ms()));
         clients.insert(id, info.clone());
         self.stats.connections_received.fetch_add(1, Relaxed);
         Some(info)

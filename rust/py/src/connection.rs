@@ -43,13 +43,9 @@ pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRu
 /// Runs the batches queued for the event loop (`dispatch_run`), on the loop's thread.
 pub fn run_loop_batches(py: Python<'_>, server: &Server) {
     let max = server.config.read().run_inline_max_us();
-    let fast = |r: &redisai_core::exec::RunRequest| {
-        let recent = r.work.stats().recent_us.load(Relaxed);
-        recent > 0 && recent <= max
-    };
     for queue in server.exec.queues() {
         if queue.take_loop_pending() {
-            while let Some(batch) = queue.try_loop_batch(fast) {
+            while let Some(batch) = queue.try_loop_batch(|r| r.is_fast(max)) {
                 run_batch(py, batch);
             }
         }

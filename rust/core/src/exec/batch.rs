@@ -68,6 +68,12 @@ impl RunRequest {
         self.inputs.first().and_then(|t| t.shape().first()).map_or(1, |&d| d as usize)
     }
 
+    /// Whether recent runs of this request's model or script took at most `max_us` (0: never).
+    pub fn is_fast(&self, max_us: u64) -> bool {
+        let recent = self.work.stats().recent_us.load(Relaxed);
+        max_us > 0 && recent > 0 && recent <= max_us
+    }
+
     pub fn cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(|c| c.load(Relaxed))
     }

@@ -53,10 +53,7 @@ impl RunQueue {
     /// model is fast (recent runs under `max_us`), does not batch, and nothing else is queued or
     /// running on this device (so running it now reorders nothing).
     pub fn can_run_inline(&self, r: &RunRequest, max_us: u64) -> bool {
-        let recent = r.work.stats().recent_us.load(Relaxed);
-        max_us > 0
-            && recent > 0
-            && recent <= max_us
+        r.is_fast(max_us)
             && r.work.batching().0 == 0
             && self.active.load(Relaxed) == 0
             && self.state.lock().requests.is_empty()
@@ -67,9 +64,8 @@ impl RunQueue {
     /// worker is running a batch on this device. The loop gathers what arrived during one pass
     /// over its ready sockets and runs it as one batch: no thread hand-off, no GIL contention.
     pub fn can_batch_inline(&self, r: &RunRequest, max_us: u64) -> bool {
-        let recent = r.work.stats().recent_us.load(Relaxed);
         let (batchsize, minbatchsize, _) = r.work.batching();
-        max_us > 0 && recent > 0 && recent <= max_us && batchsize > 0 && minbatchsize == 0 && self.active.load(Relaxed) == 0
+        r.is_fast(max_us) && batchsize > 0 && minbatchsize == 0 && self.active.load(Relaxed) == 0
     }
 
     /// Queues `r` for the event loop's batch, without waking a worker. True for the first such

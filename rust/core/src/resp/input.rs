@@ -119,11 +119,6 @@ pub struct Input {
     big_pending: usize,
     /// Refuse inline commands (the append-only log holds only multibulks; anything else is damage).
     pub multibulk_only: bool,
-    /// How many bytes the next read should be able to take. After a command carrying a big bulk
-    /// (a 256 KiB tensor, say) it is that command's size, so the next such command, usually
-    /// already complete in the socket, arrives in one read instead of a header read plus a
-    /// read of the rest (one syscall and one trip through the event loop fewer, for one memcpy).
-    read_hint: usize,
     /// The command being parsed: header length before its last big bulk, and that bulk's length.
     cmd_big: Option<(usize, usize)>,
     /// The same for the last complete command: the next one is expected to look alike.
@@ -166,7 +161,6 @@ impl Input {
             authenticated: true,
             big_pending: 0,
             multibulk_only: false,
-            read_hint: READ_CHUNK,
             cmd_big: None,
             last_big: None,
             prefetch: None,
@@ -198,7 +192,7 @@ impl Input {
         if let Some(pf) = &mut self.prefetch {
             return pf.buf.lead_window(pf.lead, pf.got);
         }
-        self.make_room(self.read_hint);
+        self.make_room(self.read_hint());
         let len = self.buf.len() - self.end;
         // SAFETY: end <= buf.len().
         (unsafe { self.buf.as_mut_ptr().add(self.end) }, len)
@@ -218,6 +212,17 @@ impl Input {
             return;
         }
         self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// How many bytes a read into the normal buffer should be able to take. After a command
+    /// carrying a big bulk that was not prefetched (see `start_prefetch`), it is that command's
+    /// size, so the next such command, usually already complete in the socket, arrives in one
+    /// read instead of a header read plus a read of the rest.
+    fn read_hint(&self) -> usize {
+        match self.last_big {
+            Some((lead, len)) => (lead + len + 2 + 512).clamp(READ_CHUNK, MAX_READ_HINT),
+            None => READ_CHUNK,
+        }
     }
 
     /// Between commands, with nothing buffered, after a command with a big bulk: the next read
@@ -291,7 +296,7 @@ impl Input {
         if self.buf.len() - self.end < want {
             let new_len = (self.end + want).max(self.buf.len() * 2);
             self.buf.resize(new_len, 0);
-        } else if self.start == self.end && self.buf.len() > (16 * READ_CHUNK).max(2 * self.read_hint) {
+        } else if self.start == self.end && self.buf.len() > (16 * READ_CHUNK).max(2 * self.read_hint()) {
             // an idle connection gives back a buffer that once held a large command
             self.buf = vec![0; READ_CHUNK];
             self.start = 0;
@@ -487,10 +492,6 @@ impl Input {
 
     fn finish_command(&mut self) -> Args<'_> {
         self.last_big = self.cmd_big.take();
-        self.read_hint = match self.last_big {
-            Some((lead, len)) => (lead + len + 2 + 512).clamp(READ_CHUNK, MAX_READ_HINT),
-            None => READ_CHUNK,
-        };
         let base_start = self.start;
         self.start = self.pos;
         Args::new(&self.buf[base_start..], &mut self.args)
