@@ -94,6 +94,19 @@ pub fn store_loaded_value(server: &Server, key: &[u8], value: Value) -> Vec<u8> 
     b"+OK\r\n".to_vec()
 }
 
+/// `[[key, tag], ...]` for every value `tag_of` picks out (AI._MODELSCAN, AI._SCRIPTSCAN).
+pub fn reply_tagged_keys(ctx: &mut Ctx, tag_of: impl Fn(&Value) -> Option<&[u8]>) {
+    let count = ctx.ks.iter().filter(|(_, v, _)| tag_of(v).is_some()).count();
+    ctx.out.array(count);
+    for (k, v, _) in ctx.ks.iter() {
+        if let Some(tag) = tag_of(v) {
+            ctx.out.array(2);
+            ctx.out.bulk(k);
+            ctx.out.bulk(tag);
+        }
+    }
+}
+
 pub fn error_reply(msg: &str) -> Vec<u8> {
     let line = if has_error_code(msg) { msg.to_string() } else { format!("ERR {msg}") };
     encode(false, |o| o.error(&line))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::ai_common::{
     block_on_host_job, check_output_keys, ensure_can_block, error_reply, get_model, get_tensor, parse_count, parse_timeout,
-    queue_model_run, store_loaded_value,
+    queue_model_run, reply_tagged_keys, store_loaded_value,
 };
 use super::{is, Ctx};
 use crate::ai::{parse_device, Backend, Model, ModelSpec};
@@ -287,14 +287,7 @@ pub fn modeldel(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 
 /// AI._MODELSCAN: [[key, tag], ...]
 pub fn modelscan(ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
-    let found: Vec<(Vec<u8>, Vec<u8>)> =
-        ctx.ks.iter().filter_map(|(k, v, _)| if let Value::Model(m) = v { Some((k.to_vec(), m.spec.tag.clone())) } else { None }).collect();
-    ctx.out.array(found.len());
-    for (k, tag) in found {
-        ctx.out.array(2);
-        ctx.out.bulk(&k);
-        ctx.out.bulk(&tag);
-    }
+    reply_tagged_keys(ctx, |v| if let Value::Model(m) = v { Some(&m.spec.tag) } else { None });
     Ok(())
 }
 

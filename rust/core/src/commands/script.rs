@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::ai_common::{
     block_on_host_job, check_output_keys, ensure_can_block, error_reply, get_tensor, parse_count, parse_timeout, queue_run,
-    store_loaded_value,
+    reply_tagged_keys, store_loaded_value,
 };
 use super::{is, Ctx};
 use crate::ai::{parse_device, Script, ScriptSpec};
@@ -150,17 +150,7 @@ pub fn scriptdel(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 
 /// AI._SCRIPTSCAN: [[key, tag], ...]
 pub fn scriptscan(ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
-    let found: Vec<(Vec<u8>, Vec<u8>)> = ctx
-        .ks
-        .iter()
-        .filter_map(|(k, v, _)| if let Value::Script(s) = v { Some((k.to_vec(), s.spec.tag.clone())) } else { None })
-        .collect();
-    ctx.out.array(found.len());
-    for (k, tag) in found {
-        ctx.out.array(2);
-        ctx.out.bulk(&k);
-        ctx.out.bulk(&tag);
-    }
+    reply_tagged_keys(ctx, |v| if let Value::Script(s) = v { Some(&s.spec.tag) } else { None });
     Ok(())
 }
 
