@@ -62,7 +62,10 @@ class OnnxModel:
         self.backend = backend
         self.input_names = [i.name for i in session.get_inputs()]
         self.output_names = [o.name for o in session.get_outputs()]
-        self._types = [ORT_TYPES.get(i.type) for i in session.get_inputs()]
+        # the compiled session under InferenceSession's Python wrapper, which re-validates the
+        # feed names on every call (we check the count ourselves): 1 µs of a 10 µs MLP run
+        core = getattr(session, "_sess", None)
+        self._run = core.run if core is not None and hasattr(core, "run") else session.run
 
     def run(self, inputs: list[Any]) -> list[Any]:
         if len(inputs) != len(self.input_names):
@@ -77,7 +80,7 @@ class OnnxModel:
         opts = dog.options()
         dog.started(opts)
         try:
-            outs = self.session.run(None, feeds, opts)
+            outs = self._run(self.output_names, feeds, opts)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BackendError(clean_message(exc)) from exc
         finally:

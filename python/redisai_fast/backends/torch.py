@@ -11,6 +11,7 @@ import torch
 from redisai_fast.backends import BackendError, Device, Options, clean_message, gpu_missing
 
 _threads_set = False
+HALF_TYPES = (torch.float16, torch.bfloat16)
 
 
 def set_threads(options: Options) -> None:
@@ -36,10 +37,16 @@ def torch_device(device: Device) -> torch.device:
     return torch.device("cuda", device.index)
 
 
+# torch.from_dlpack's C core: the public wrapper spends as long again checking a producer that is
+# always ours (a host tensor, no stream); fall back to it where the private name is missing
+_from_capsule = getattr(torch._C, "_from_dlpack", None)
+
+
 def to_torch(v: Any, dev: torch.device) -> torch.Tensor:
-    if v.dtype == "STRING":
-        raise BackendError("ERR STRING tensors cannot be given to a TorchScript model")
-    t = torch.from_dlpack(v)
+    try:
+        t = _from_capsule(v.__dlpack__()) if _from_capsule is not None else torch.from_dlpack(v)
+    except BufferError as exc:  # the only tensors without DLPack are STRING ones
+        raise BackendError("ERR STRING tensors cannot be given to a TorchScript model") from exc
     return t if dev.type == "cpu" else t.to(dev, non_blocking=True)
 
 
@@ -50,10 +57,12 @@ def to_outputs(result: Any) -> list[Any]:
     for t in items:
         if not isinstance(t, torch.Tensor):
             raise BackendError(f"ERR model returned {type(t).__name__}, expected tensors")
-        t = t.detach()
-        if t.device.type != "cpu":
+        # each check is one cheap attribute; the conversions they guard run only when needed
+        if t.requires_grad:
+            t = t.detach()
+        if not t.is_cpu:
             t = t.to("cpu")
-        if t.dtype in (torch.float16, torch.bfloat16):
+        if t.dtype in HALF_TYPES:
             t = t.float()
         out.append(t.contiguous().numpy())
     return out

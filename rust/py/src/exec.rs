@@ -43,8 +43,8 @@ fn work_handle(py: Python<'_>, work: &Work) -> PyResult<Py<PyAny>> {
 fn call_work<'py>(py: Python<'py>, work: &Work, inputs: Bound<'py, PyList>) -> PyResult<Bound<'py, PyAny>> {
     let handle = work_handle(py, work)?;
     match work {
-        Work::Model(_) => handle.bind(py).call_method1("run", (inputs,)),
-        Work::Script(c) => handle.bind(py).call_method1("call", (c.function.as_str(), inputs, c.keys.clone(), c.args.clone(), c.n_outputs)),
+        Work::Model(_) => handle.bind(py).call_method1(pyo3::intern!(py, "run"), (inputs,)),
+        Work::Script(c) => handle.bind(py).call_method1(pyo3::intern!(py, "call"), (c.function.as_str(), inputs, c.keys.clone(), c.args.clone(), c.n_outputs)),
     }
 }
 
