@@ -117,10 +117,11 @@ def bench(port: int, clients: int, n: int, cmd: list[str]) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("server_args", nargs="*", help="extra server options, e.g. -- --busy-poll-us 0")
     args = ap.parse_args()
     n = 20000 if args.quick else 60000
     blobs = {"ONNX": onnx_mlp(), "TORCH": torch_mlp()}
-    server = ServerProcess().start()
+    server = ServerProcess(*args.server_args).start()
     rows = []
     try:
         r = redis.Redis(port=server.port, protocol=2)

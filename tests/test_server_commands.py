@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -176,6 +178,40 @@ def test_config_get_set(r: redis.Redis) -> None:
         "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config")
     assert "argument couldn't be parsed into an integer" in err(r, "CONFIG", "SET", "maxclients", "x")
     assert r.config_get("port")["port"] != "0"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_over(pid: int, seconds: float) -> float:
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+def test_busy_polling_follows_busy_poll_us_and_stops_when_idle() -> None:
+    """After serving a client the event loop polls for `busy-poll-us` instead of sleeping; it must
+    go back to sleep when clients go quiet, and 0 turns polling off."""
+    with ServerProcess() as s:
+        r = redis.Redis(port=s.port)
+        assert r.config_get("busy-poll-us") == {"busy-poll-us": "200"}
+        for _ in range(500):
+            r.ping()
+        time.sleep(0.1)
+        # a loop that kept polling would burn the whole second
+        assert cpu_over(s.pid, 1.0) < 0.3
+        r.config_set("busy-poll-us", "1000000")
+        r.ping()
+        # a 1 s window: the loop stays awake, polling, after that one command
+        assert cpu_over(s.pid, 0.5) > 0.2
+        r.config_set("busy-poll-us", "0")
+        time.sleep(1.1)
+        for _ in range(100):
+            r.ping()
+        assert cpu_over(s.pid, 0.5) < 0.15
+        assert "argument must be between 0 and 1000000" in err(r, "CONFIG", "SET", "busy-poll-us", "-1")
 
 
 def test_maxmemory_refuses_writes_with_oom(r: redis.Redis) -> None:

@@ -68,6 +68,18 @@ class App:
         self.core.cron()
         loop.call_later(CRON_PERIOD_S, self._cron_tick, loop)
 
+    def _start_busy_polling(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Busy polling (`busy-poll-us`): the core schedules `tick` when a client was served; while
+        a callback is scheduled uvloop polls its sockets without sleeping, and `tick` schedules
+        itself again for as long as the core wants the loop awake."""
+        call_soon, keep_polling = loop.call_soon, self.core.keep_polling
+
+        def tick() -> None:
+            if keep_polling():
+                call_soon(tick)
+
+        self.core.set_busy_poller(call_soon, tick)
+
     def load_data(self) -> None:
         """Loads the AOF or snapshot before any client is accepted (models and scripts are loaded
         into their frameworks now, so they are ready to run); then opens the AOF."""
@@ -92,6 +104,7 @@ class App:
         loop.call_later(CRON_PERIOD_S, self._cron_tick, loop)
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
         loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
+        self._start_busy_polling(loop)
         for sock in server.sockets:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 host, bound_port = sock.getsockname()[:2]

@@ -57,6 +57,9 @@ const PARAMS: &[Param] = &[
     // a model whose recent runs took at most this many µs runs on the event loop when its device is
     // idle, saving two thread hand-offs (0 = always use the device's worker threads)
     Param { name: "run-inline-max-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "100", mutable: true },
+    // after serving a client the event loop polls its sockets for this many µs before it sleeps,
+    // so the next request finds it awake (0 = sleep at once, as Redis does)
+    Param { name: "busy-poll-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "200", mutable: true },
 ];
 
 /// Parses a Redis memory size: digits with an optional unit (k/kb/m/mb/g/gb, any case).
@@ -95,6 +98,7 @@ struct Hot {
     model_chunk_size: usize,
     threads_per_queue: usize,
     run_inline_max_us: u64,
+    busy_poll_us: u64,
 }
 
 impl Default for Config {
@@ -177,6 +181,7 @@ impl Config {
             model_chunk_size: self.num("model_chunk_size") as usize,
             threads_per_queue: self.num("threads_per_queue") as usize,
             run_inline_max_us: self.num("run-inline-max-us"),
+            busy_poll_us: self.num("busy-poll-us"),
         };
     }
 
@@ -227,6 +232,9 @@ impl Config {
     }
     pub fn run_inline_max_us(&self) -> u64 {
         self.hot.run_inline_max_us
+    }
+    pub fn busy_poll_us(&self) -> u64 {
+        self.hot.busy_poll_us
     }
 }
 

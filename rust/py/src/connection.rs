@@ -91,6 +91,7 @@ pub struct Hooks {
     pub fsync_waiters: Mutex<Vec<u64>>,
     /// The completion eventfd: written to run the group commit on the next loop pass.
     pub wake_fd: i32,
+    pub poll: crate::busy_poll::BusyPoll,
 }
 
 impl Hooks {
@@ -290,7 +291,7 @@ impl Connection {
             crate::deferred::release_pending(py);
             result?;
         }
-        Ok(())
+        self.hooks.poll.note_activity(py, &self.server)
     }
 
     fn eof_received(&self) -> bool {

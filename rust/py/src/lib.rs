@@ -1,6 +1,7 @@
 //! redisai_fast._core: the thin PyO3 surface over redisai_core. The server object the Python
 //! host creates, the per-connection protocol, and zero-copy views of stored bytes.
 mod alloc;
+mod busy_poll;
 mod connection;
 mod deferred;
 mod exec;
@@ -58,7 +59,13 @@ impl PyServer {
         if wake_fd < 0 {
             return Err(PyValueError::new_err("cannot create the completion eventfd"));
         }
-        let hooks = Arc::new(Hooks { on_shutdown, registry: Default::default(), fsync_waiters: Default::default(), wake_fd });
+        let hooks = Arc::new(Hooks {
+            on_shutdown,
+            registry: Default::default(),
+            fsync_waiters: Default::default(),
+            wake_fd,
+            poll: Default::default(),
+        });
         let waker = hooks.clone();
         inner.exec.completions.set_waker(Box::new(move || waker.wake()));
         Ok(PyServer { inner, hooks, wake_fd })
@@ -83,7 +90,19 @@ impl PyServer {
         let n = connection::pump(py, &self.inner, &self.hooks);
         completions.release_wake();
         deferred::release_pending(py);
+        self.hooks.poll.note_activity(py, &self.inner)?;
         n
+    }
+
+    /// Busy polling (`busy-poll-us`): `call_soon(tick)` schedules the host's poll callback, which
+    /// calls `keep_polling` on each loop pass and schedules itself again while that is true.
+    fn set_busy_poller(&self, call_soon: Py<PyAny>, tick: Py<PyAny>) {
+        self.hooks.poll.set_scheduler(call_soon, tick);
+    }
+
+    /// Whether the event loop should poll once more instead of sleeping (see `busy_poll`).
+    fn keep_polling(&self) -> bool {
+        self.hooks.poll.keep_polling(&self.inner)
     }
 
     /// The run queue of a device and whether it was just created (then start its workers).

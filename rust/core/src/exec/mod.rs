@@ -3,6 +3,7 @@
 //! channel that hands finished work back to the event loop. Nothing here touches sockets.
 pub mod batch;
 pub mod dag;
+pub mod poll;
 pub mod queue;
 
 use std::collections::HashMap;
@@ -161,11 +162,12 @@ pub struct Exec {
     queues: Mutex<HashMap<String, Arc<RunQueue>>>,
     pub host: HostQueue,
     pub completions: Completions,
+    pub poll: poll::PollWindow,
 }
 
 impl Default for Exec {
     fn default() -> Self {
-        Exec { queues: Mutex::new(HashMap::new()), host: HostQueue::new(), completions: Completions::new() }
+        Exec { queues: Mutex::new(HashMap::new()), host: HostQueue::new(), completions: Completions::new(), poll: Default::default() }
     }
 }
 
@@ -191,6 +193,11 @@ impl Exec {
         let mut v: Vec<_> = self.queues.lock().values().cloned().collect();
         v.sort_by(|a, b| a.device.cmp(&b.device));
         v
+    }
+
+    /// Whether any device has a request queued or a batch running on its workers.
+    pub fn workers_busy(&self) -> bool {
+        self.queues.lock().values().any(|q| q.busy())
     }
 
     /// Stops every queue and the host queue (shutdown): waiting workers return.

@@ -144,6 +144,11 @@ impl RunQueue {
         self.len() == 0
     }
 
+    /// A request waits or a batch runs on this device's workers.
+    pub fn busy(&self) -> bool {
+        self.active.load(Relaxed) > 0 || !self.is_empty()
+    }
+
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.cv.notify_all();

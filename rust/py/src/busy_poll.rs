@@ -1,0 +1,46 @@
+//! Busy polling on the host's event loop: schedules the host's poll callback when a client was
+//! served and polling had stopped. The window itself is `redisai_core::exec::poll`.
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use redisai_core::server::Server;
+
+#[derive(Default)]
+pub struct BusyPoll {
+    /// The poll callback is scheduled.
+    polling: AtomicBool,
+    /// `(loop.call_soon, tick)`: schedules the host's poll callback.
+    start: OnceLock<(Py<PyAny>, Py<PyAny>)>,
+}
+
+impl BusyPoll {
+    /// The host's scheduler and poll callback (set once, when the loop starts).
+    pub fn set_scheduler(&self, call_soon: Py<PyAny>, tick: Py<PyAny>) {
+        let _ = self.start.set((call_soon, tick));
+    }
+
+    /// The event loop served something: renew the window, and schedule polling if it stopped.
+    pub fn note_activity(&self, py: Python<'_>, server: &Server) -> PyResult<()> {
+        server.exec.poll.note_activity();
+        if self.polling.load(Relaxed) || server.config.read().busy_poll_us() == 0 {
+            return Ok(());
+        }
+        if let Some((call_soon, tick)) = self.start.get() {
+            self.polling.store(true, Relaxed);
+            call_soon.call1(py, (tick.clone_ref(py),))?;
+        }
+        Ok(())
+    }
+
+    /// Called by the poll callback on every loop pass: whether to stay awake for another pass.
+    pub fn keep_polling(&self, server: &Server) -> bool {
+        let window_us = server.config.read().busy_poll_us();
+        let go = server.exec.poll.keep_polling(window_us, server.exec.workers_busy());
+        if !go {
+            self.polling.store(false, Relaxed);
+        }
+        go
+    }
+}
