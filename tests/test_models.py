@@ -245,6 +245,32 @@ def test_blocking_only_the_calling_client(server: ServerProcess, r: redis.Redis)
     assert other.command("EXISTS", "y") == 1
 
 
+@pytest.mark.parametrize("backend", ["ONNX", "TORCH"])
+def test_pipelined_runs_answer_in_order(server: ServerProcess, r: redis.Redis, backend: str) -> None:
+    """A pipeline of fast runs (run inline, their replies written together) mixed with a failing
+    run and plain commands: every reply in order, every output from its own input."""
+    blob = models.onnx_linear() if backend == "ONNX" else models.torch_linear()
+    r.execute_command("AI.MODELSTORE", "lin", backend, "CPU", "BLOB", blob)
+    xs = [np.full((1, 4), i, dtype=np.float32) for i in range(20)]
+    for i, x in enumerate(xs):
+        set_x(r, f"x{i}", x)
+    c = server.raw()
+    cmds = b""
+    for i in range(20):
+        cmds += encode("AI.MODELEXECUTE", "lin", "INPUTS", 1, f"x{i}", "OUTPUTS", 1, f"y{i}")
+        if i == 10:
+            cmds += encode("AI.MODELEXECUTE", "lin", "INPUTS", 1, "missing", "OUTPUTS", 1, "z")
+        cmds += encode("AI.TENSORGET", f"y{i}", "VALUES")
+    c.send(cmds + encode("PING"))
+    for i, x in enumerate(xs):
+        assert c.read_reply() == "OK"
+        if i == 10:
+            assert str(c.read_reply()).startswith("ERR")
+        got = np.array([float(v) for v in c.read_reply()], dtype=np.float32)
+        np.testing.assert_allclose(got, models.linear_expected(x).ravel(), rtol=1e-6)
+    assert c.read_reply() == "PONG"
+
+
 def test_batching_concatenates_requests(server: ServerProcess, r: redis.Redis) -> None:
     r.execute_command("AI.MODELSTORE", "rep", "ONNX", "CPU", "BATCHSIZE", 8, "MINBATCHSIZE", 4,
                       "BLOB", models.onnx_batch_reporter())

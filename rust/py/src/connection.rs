@@ -66,7 +66,11 @@ pub fn pump(py: Python<'_>, server: &Server, hooks: &Hooks) -> PyResult<usize> {
             let conn = hooks.registry.lock().get(&c.client).map(|p| p.clone_ref(py));
             if let Some(conn) = conn {
                 if let Some(run) = conn.get().resume(py, &c.reply)? {
-                    dispatch_run(py, server, run);
+                    // ran inline: its completion comes round in the next drain, and the replies
+                    // of a pipeline of inline runs go out in one write when it stops blocking
+                    if !dispatch_run(py, server, run) {
+                        conn.get().flush_session(py)?;
+                    }
                 }
             }
         }
@@ -148,14 +152,27 @@ impl Connection {
         }
     }
 
-    /// A blocking command of this client finished: send `reply` and run the commands that waited.
-    /// Returns the run the next of those commands prepared, if one blocked again.
+    /// A blocking command of this client finished: add `reply` and run the commands that waited.
+    /// Returns the run the next of those commands prepared, if one blocked again; the replies are
+    /// then not written yet (`flush_session` once that run is queued). Otherwise they are written.
     pub fn resume(&self, py: Python<'_>, reply: &[u8]) -> PyResult<Option<PendingRun>> {
         let mut guard = self.session.lock();
         let Some(session) = guard.as_mut() else { return Ok(None) };
         session.resume(reply);
-        self.flush(py, session)?;
-        Ok(session.pending_run.take())
+        let run = session.pending_run.take();
+        if run.is_none() {
+            self.flush(py, session)?;
+        }
+        Ok(run)
+    }
+
+    /// Writes what the session has produced so far.
+    pub fn flush_session(&self, py: Python<'_>) -> PyResult<()> {
+        let mut guard = self.session.lock();
+        match guard.as_mut() {
+            Some(session) => self.flush(py, session),
+            None => Ok(()),
+        }
     }
 
     /// Writes everything the session produced; closes the transport if the session asked to.
