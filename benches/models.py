@@ -1,19 +1,22 @@
 """Model benchmark: AI.MODELEXECUTE latency (p50/p99) and throughput for a small MLP in ONNX and
 TorchScript, 1/8/32 clients, without and with BATCHSIZE 32, against calling the same framework
-in-process. Driven by redis-benchmark; prints a markdown table."""
+in-process. Driven by redis-benchmark; the 1-client latencies again with benches/loadgen, whose
+percentiles are exact to the µs (redis-benchmark's are rounded to 8 µs at this scale). Prints
+markdown tables."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import json
 import statistics
 import subprocess
 import time
 
 import numpy as np
 import redis
-from common import ServerProcess, machine
+from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, machine
 
 IN, HIDDEN, OUT = 256, 512, 10
 
@@ -114,6 +117,13 @@ def bench(port: int, clients: int, n: int, cmd: list[str]) -> dict[str, float]:
     return {"rps": float(row[1]), "p50_us": float(row[4]) * 1000, "p99_us": float(row[6]) * 1000}
 
 
+def loadgen_p50(port: int, words: list[str], n: int) -> float:
+    """p50 in µs of `words` sent by one client, one at a time (benches/loadgen)."""
+    out = subprocess.run([str(LOADGEN), "--port", str(port), "--clients", "1", "--requests", str(n), "--command", " ".join(words)],
+                         capture_output=True, text=True, check=True, timeout=600)
+    return float(json.loads(out.stdout)["batch_p50_us"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -121,13 +131,21 @@ def main() -> None:
     args = ap.parse_args()
     n = 20000 if args.quick else 60000
     blobs = {"ONNX": onnx_mlp(), "TORCH": torch_mlp()}
+    build_loadgen()
+    redis_server = RedisServer()
+    try:
+        redis_ping = loadgen_p50(redis_server.port, ["PING"], n)
+    finally:
+        redis_server.stop()
     server = ServerProcess(*args.server_args).start()
     rows = []
+    exact = {}
     try:
         r = redis.Redis(port=server.port, protocol=2)
         x = np.random.default_rng(1).standard_normal((1, IN)).astype(np.float32)
         r.execute_command("AI.TENSORSET", "x", "FLOAT", 1, IN, "BLOB", x.tobytes())
         ping = bench(server.port, 1, n, ["PING"])
+        our_ping = loadgen_p50(server.port, ["PING"], n)
         for backend, blob in blobs.items():
             local50, _p99, paused50 = in_process_us(backend, blob, n // 4)
             for batch in (0, 32):
@@ -136,6 +154,8 @@ def main() -> None:
                 r.execute_command("AI.MODELSTORE", key, backend, "CPU", *extra, "BLOB", blob)
                 cmd = ["AI.MODELEXECUTE", key, "INPUTS", "1", "x", "OUTPUTS", "1", "y"]
                 bench(server.port, 8, 2000, cmd)  # warm up (and let the inline decision settle)
+                if batch == 0:
+                    exact[backend] = (loadgen_p50(server.port, cmd, n), local50)
                 for clients in (1, 8, 32):
                     res = bench(server.port, clients, n, cmd)
                     rows.append((backend, batch, clients, res, local50, paused50))
@@ -154,6 +174,13 @@ def main() -> None:
     for backend, batch, clients, res, l50, p50 in rows:
         print(f"| {backend} | {batch} | {clients} | {res['rps']:,.0f} | {res['p50_us']:.0f} | {res['p99_us']:.0f} | "
               f"{l50:.1f} / {p50:.1f} | {res['p50_us'] - l50:.0f} | {res['p50_us'] - ping['p50_us'] - l50:.0f} |")
+    print()
+    print(f"1 client, exact p50 (benches/loadgen): PING {our_ping:.1f} µs (redis-server {redis_ping:.1f} µs).")
+    print()
+    print("| backend | MODELEXECUTE p50 µs | in-process p50 µs (hot) | p50 − in-process µs | p50 − PING − in-process µs |")
+    print("|---|---:|---:|---:|---:|")
+    for b, (p50, l50) in exact.items():
+        print(f"| {b} | {p50:.1f} | {l50:.1f} | {p50 - l50:.1f} | {p50 - our_ping - l50:.1f} |")
     unb = {(b, c): res["rps"] for b, bs, c, res, _, _ in rows if bs == 0}
     bat = {(b, c): res["rps"] for b, bs, c, res, _, _ in rows if bs == 32}
     print()

@@ -1,5 +1,6 @@
 //! loadgen: drives a Redis-protocol server with SET/GET or AI.TENSORSET/AI.TENSORGET of a fixed
-//! payload from N connections with pipelining, and prints ops/s and latency percentiles as JSON.
+//! payload (or any fixed command: `--command "AI.MODELEXECUTE m INPUTS 1 x OUTPUTS 1 y"`) from N
+//! connections with pipelining, and prints ops/s and latency percentiles as JSON.
 //! Same load for redis-server and redisai-fast, so their ratio is meaningful.
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
@@ -17,6 +18,8 @@ struct Opts {
     size: usize,
     keyspace: u64,
     preload: bool,
+    /// `--command`: the words of a fixed command sent instead of `op`.
+    command: Option<Vec<u8>>,
 }
 
 fn parse() -> Opts {
@@ -30,6 +33,7 @@ fn parse() -> Opts {
         size: 4096,
         keyspace: 100,
         preload: false,
+        command: None,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -44,6 +48,14 @@ fn parse() -> Opts {
             "--op" => o.op = v,
             "--size" => o.size = v.parse().expect("size"),
             "--keyspace" => o.keyspace = v.parse().expect("keyspace"),
+            "--command" => {
+                let words: Vec<&str> = v.split_whitespace().collect();
+                let mut c = format!("*{}\r\n", words.len()).into_bytes();
+                for w in words {
+                    bulk(&mut c, w.as_bytes());
+                }
+                o.command = Some(c);
+            }
             "--preload" => {
                 o.preload = true;
                 i += 1;
@@ -181,8 +193,8 @@ fn main() {
     let mut handles = Vec::new();
     for c in 0..o.clients {
         let (issued, failed, latencies, payload) = (issued.clone(), failed.clone(), latencies.clone(), payload.clone());
-        let (host, port, op, pipeline, requests, size, keyspace) =
-            (o.host.clone(), o.port, o.op.clone(), o.pipeline, o.requests, o.size, o.keyspace);
+        let (host, port, op, pipeline, requests, size, keyspace, command) =
+            (o.host.clone(), o.port, o.op.clone(), o.pipeline, o.requests, o.size, o.keyspace, o.command.clone());
         handles.push(std::thread::spawn(move || {
             let s = TcpStream::connect((host.as_str(), port)).expect("connect");
             s.set_nodelay(true).ok();
@@ -205,8 +217,10 @@ fn main() {
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
-                    let (head, has_payload) = request_head(&op, &key_name(rng % keyspace), size);
-                    writes.push((head, has_payload));
+                    writes.push(match &command {
+                        Some(c) => (c.clone(), false),
+                        None => request_head(&op, &key_name(rng % keyspace), size),
+                    });
                 }
                 // writes happen on this thread while the server streams replies back into the socket buffer
                 for (head, has_payload) in &writes {
