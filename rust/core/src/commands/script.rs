@@ -234,8 +234,8 @@ pub fn parse_scriptexecute_args(args: &Args, pos: usize, first_scope_required: b
     if first_scope_required && !(i < n && (is(args.get(i), "KEYS") || is(args.get(i), "INPUTS"))) {
         return Err(CmdError::err("KEYS or INPUTS scope must be provided first for AI.SCRIPTEXECUTE command"));
     }
-    let (mut keys, mut inputs, mut cargs, mut outputs): (Option<Vec<Vec<u8>>>, Option<Vec<Vec<u8>>>, Option<Vec<Vec<u8>>>, Option<Vec<Vec<u8>>>) =
-        (None, None, None, None);
+    type Scope = Option<Vec<Vec<u8>>>;
+    let (mut keys, mut inputs, mut cargs, mut outputs): (Scope, Scope, Scope, Scope) = (None, None, None, None);
     let mut timeout = None;
     // one `<SCOPE> n items...` section: (count error, too-few error)
     let take = |i: usize, what: &str| -> CmdResult<(Vec<Vec<u8>>, usize)> {

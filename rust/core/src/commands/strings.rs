@@ -82,7 +82,7 @@ pub fn set(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         Some(_) => Some(Default::default()),
     };
     let exists = old.is_some();
-    let write = !(nx && exists) && !(xx && !exists);
+    let write = if exists { !nx } else { !xx };
     if write {
         let v = Value::string(args.get(2).to_vec());
         if keepttl {

@@ -16,6 +16,9 @@ use parking_lot::{Condvar, Mutex};
 pub use batch::{Batch, RunOutcome, RunRequest, ScriptCall, Work};
 pub use queue::RunQueue;
 
+/// A compiled script's framework object, as the host's loader made it.
+pub type ScriptHandle = Arc<dyn std::any::Any + Send + Sync>;
+
 /// Marks a client gone: queued work for it is dropped instead of run.
 pub type CancelFlag = Arc<AtomicBool>;
 
@@ -108,7 +111,7 @@ pub enum HostJob {
     /// Compile a TorchScript script (checking its entry points).
     CompileScript {
         spec: crate::ai::ScriptSpec,
-        done: Box<dyn FnOnce(crate::ai::ScriptSpec, Result<Arc<dyn std::any::Any + Send + Sync>, String>) + Send>,
+        done: Box<dyn FnOnce(crate::ai::ScriptSpec, Result<ScriptHandle, String>) + Send>,
     },
     /// Load a backend adapter (AI.CONFIG LOADBACKEND).
     LoadBackend { backend: String, path: String, done: Box<dyn FnOnce(Result<(), String>) + Send> },

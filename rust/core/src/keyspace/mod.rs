@@ -231,14 +231,12 @@ impl Keyspace {
     /// Up to `count` keys from cursor position `cursor`; returns the next cursor (0 when done).
     pub fn scan(&mut self, cursor: u64, count: usize, now: u64, mut visit: impl FnMut(&[u8], &Value)) -> u64 {
         let mut next = 0;
-        let mut seen = 0;
         let mut expired = Vec::new();
-        for (&seq, k) in self.order.range(cursor..) {
+        for (seen, (&seq, k)) in self.order.range(cursor..).enumerate() {
             if seen >= count {
                 next = seq;
                 break;
             }
-            seen += 1;
             if let Some(e) = self.map.get(&k[..]) {
                 if Self::is_expired(e, now) {
                     expired.push(k.clone());

@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(fmt_double(1.5e-7), "1.4999999999999999e-07");
         assert_eq!(fmt_double(123456789012345678.0), "1.2345678901234568e+17");
         assert_eq!(fmt_double(0.0001), "0.0001");
-        assert_eq!(fmt_g(3.14159, 6), "3.14159");
+        assert_eq!(fmt_g(1.23456, 6), "1.23456");
         assert_eq!(fmt_g(1e-5, 6), "1e-05");
     }
 

@@ -153,7 +153,7 @@ impl Tensor {
         if start + rows > d0 {
             return Err("ERR Model did not generate the expected batch size".into());
         }
-        let row_bytes = if d0 == 0 { 0 } else { self.len / d0 };
+        let row_bytes = self.len.checked_div(d0).unwrap_or(0);
         let mut shape = self.shape.clone();
         shape[0] = rows as i64;
         Ok(Tensor {
