@@ -54,8 +54,9 @@ const PARAMS: &[Param] = &[
     Param { name: "model_chunk_size", kind: Kind::Mem, default: "535822336", mutable: true },
     Param { name: "model_execution_timeout", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "5000", mutable: false },
     Param { name: "backend_memory_limit", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: false },
-    // a model whose recent runs took at most this many µs runs on the event loop when its device is
-    // idle, saving two thread hand-offs (0 = always use the device's worker threads)
+    // a model whose recent runs took at most this many µs per request (a batch: at most 10x in all)
+    // runs on the event loop when its device is idle, saving two thread hand-offs (0 = always use
+    // the device's worker threads)
     Param { name: "run-inline-max-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "100", mutable: true },
     // after serving a client the event loop polls its sockets for this many µs before it sleeps,
     // so the next request finds it awake (0 = sleep at once, as Redis does)

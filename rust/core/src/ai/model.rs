@@ -26,8 +26,12 @@ pub struct ModelSpec {
     pub blob: SharedBytes,
 }
 
-/// AI.INFO counters; `runs` counts framework invocations (a batch is one run). `recent_us` is a
-/// moving average of run time that decides whether a run may execute inline (not reset by RESETSTAT).
+/// How much longer than `run-inline-max-us` a whole inline batch may hold the event loop.
+pub const BATCH_INLINE_FACTOR: u64 = 10;
+
+/// AI.INFO counters; `runs` counts framework invocations (a batch is one run). `recent_us` (moving
+/// average of a run's time per request it served) and `recent_batch_us` (of a run's whole time)
+/// decide whether a run may execute inline on the event loop (not reset by RESETSTAT).
 #[derive(Default)]
 pub struct RunStats {
     pub duration_us: AtomicU64,
@@ -36,14 +40,28 @@ pub struct RunStats {
     pub errors: AtomicU64,
     pub runs: AtomicU64,
     pub recent_us: AtomicU64,
+    pub recent_batch_us: AtomicU64,
 }
 
 impl RunStats {
-    /// Folds one run's duration into the moving average.
-    pub fn record_run_time(&self, micros: u64) {
-        let old = self.recent_us.load(Relaxed);
-        let new = if old == 0 { micros.max(1) } else { (old * 7 + micros) / 8 };
-        self.recent_us.store(new.max(1), Relaxed);
+    /// Folds one run's duration, for `requests` requests, into the moving averages.
+    pub fn record_run_time(&self, micros: u64, requests: usize) {
+        fn fold(avg: &AtomicU64, sample: u64) {
+            let old = avg.load(Relaxed);
+            let new = if old == 0 { sample } else { (old * 7 + sample) / 8 };
+            avg.store(new.max(1), Relaxed);
+        }
+        fold(&self.recent_us, micros / requests.max(1) as u64);
+        fold(&self.recent_batch_us, micros);
+    }
+
+    /// Whether recent runs took at most `max_us` per request they served, and a whole run at most
+    /// `BATCH_INLINE_FACTOR` times that (`max_us` 0: never; no runs yet: not known to be fast).
+    /// Judged by its whole time, a batch of 32 one-row requests looked slow and went to a worker,
+    /// where GIL hand-offs made it slower still (TorchScript MLP: 59,000 instead of 75,000 req/s).
+    pub fn fast(&self, max_us: u64) -> bool {
+        let (per_request, whole) = (self.recent_us.load(Relaxed), self.recent_batch_us.load(Relaxed));
+        max_us > 0 && per_request > 0 && per_request <= max_us && whole <= max_us * BATCH_INLINE_FACTOR
     }
 
     pub fn reset(&self) {
@@ -84,5 +102,34 @@ impl Model {
 
     pub fn memory_usage(&self) -> usize {
         self.spec.blob.len() + 256
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_judged_by_its_time_per_request_within_a_cap() {
+        let s = RunStats::default();
+        assert!(!s.fast(100), "no runs yet");
+        s.record_run_time(320, 32); // 10 µs per request
+        assert!(s.fast(100));
+        assert!(!s.fast(0), "0 turns inline runs off");
+        let one = RunStats::default();
+        one.record_run_time(320, 1);
+        assert!(!one.fast(100), "one request taking 320 µs is slow");
+        let huge = RunStats::default();
+        huge.record_run_time(51_200, 1024); // 50 µs per request, but 51 ms on the loop
+        assert!(!huge.fast(100));
+    }
+
+    #[test]
+    fn the_averages_move_an_eighth_of_the_way() {
+        let s = RunStats::default();
+        s.record_run_time(80, 1);
+        s.record_run_time(160, 1);
+        assert_eq!(s.recent_us.load(Relaxed), 90);
+        assert_eq!(s.recent_batch_us.load(Relaxed), 90);
     }
 }

@@ -68,10 +68,9 @@ impl RunRequest {
         self.inputs.first().and_then(|t| t.shape().first()).map_or(1, |&d| d as usize)
     }
 
-    /// Whether recent runs of this request's model or script took at most `max_us` (0: never).
+    /// Whether recent runs of this request's model or script were fast (`RunStats::fast`).
     pub fn is_fast(&self, max_us: u64) -> bool {
-        let recent = self.work.stats().recent_us.load(Relaxed);
-        max_us > 0 && recent > 0 && recent <= max_us
+        self.work.stats().fast(max_us)
     }
 
     pub fn cancelled(&self) -> bool {
@@ -137,7 +136,7 @@ impl Batch {
         let micros = self.started.elapsed().as_micros() as u64;
         let stats = self.work().stats();
         stats.runs.fetch_add(1, Relaxed);
-        stats.record_run_time(micros);
+        stats.record_run_time(micros, self.requests.len());
         if let Work::Model(m) = self.work() {
             if m.noutputs().is_some_and(|n| outputs.len() != n) {
                 return self.fail("ERR Model did not generate the expected number of outputs".into());
