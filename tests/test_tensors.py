@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import struct
+import time
 
 import numpy as np
 import pytest
 import redis
 
-from tests.support.server import Err
+from tests.support.server import Err, ServerProcess, encode
 
 DTYPES = {
     "FLOAT": np.float32,
@@ -199,6 +200,29 @@ def test_large_blob_zero_copy_round_trip(r: redis.Redis) -> None:
     assert got == a.tobytes()
     meta = r.execute_command("AI.TENSORGET", "big", "META", "BLOB")
     assert meta[3] == [a.size] and meta[5] == a.tobytes()
+
+
+def test_a_slow_reader_gets_every_reply_whole_and_in_order(server: ServerProcess, r: redis.Redis) -> None:
+    """Replies go straight to the socket until it is full; the rest waits in the transport, and
+    later replies queue behind it. A client that reads nothing for a while must still get every
+    byte in order: big stored tensors, small replies between them, and a final PING."""
+    blobs = [np.full(1024 * 1024, i, dtype=np.float32).tobytes() for i in range(4)]  # 4 MiB each
+    for i, b in enumerate(blobs):
+        r.execute_command("AI.TENSORSET", f"t{i}", "FLOAT", 1024 * 1024, "BLOB", b)
+    c = server.raw()
+    for rep in range(3):  # three separate reads: the later ones find the transport still holding data
+        cmds = b""
+        for i in range(4):
+            cmds += encode("AI.TENSORGET", f"t{i}", "BLOB") + encode("ECHO", f"after {rep}/{i}")
+        c.send(cmds)
+        time.sleep(0.2)  # the server fills the socket and hands the rest to the transport
+    c.send(encode("PING"))
+    for rep in range(3):
+        for i in range(4):
+            assert c.read_reply() == blobs[i]
+            assert c.read_reply() == f"after {rep}/{i}".encode()
+    assert c.read_reply() == "PONG"
+    c.close()
 
 
 def test_max_tensor_bytes_limits_zero_filled(r: redis.Redis) -> None:

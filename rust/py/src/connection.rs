@@ -84,6 +84,25 @@ struct Transport {
     close: Py<PyAny>,
     pause_reading: Py<PyAny>,
     resume_reading: Py<PyAny>,
+    get_write_buffer_size: Py<PyAny>,
+    /// The socket, for writing replies directly (-1: always go through the transport).
+    fd: c_int,
+}
+
+/// Writes `parts` to the non-blocking socket `fd` as far as it takes them now; returns the bytes
+/// written (0 on any error: the transport then gets everything and handles the error).
+fn write_now(fd: c_int, parts: &[&[u8]]) -> usize {
+    const IOV_MAX: usize = 1024;
+    let n = if let [one] = parts {
+        // SAFETY: writing from a live slice to our socket.
+        unsafe { libc::write(fd, one.as_ptr() as *const libc::c_void, one.len()) }
+    } else {
+        let iov: Vec<libc::iovec> =
+            parts.iter().take(IOV_MAX).map(|p| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() }).collect();
+        // SAFETY: every iovec points into a slice that outlives the call.
+        unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as c_int) }
+    };
+    n.max(0) as usize
 }
 
 /// Shared by all connections of a server: the SHUTDOWN callback (called with "default",
@@ -138,6 +157,9 @@ pub struct Connection {
     closed: std::sync::atomic::AtomicBool,
     /// Queued in `Hooks::fsync_waiters`.
     waiting_fsync: std::sync::atomic::AtomicBool,
+    /// Bytes were handed to the transport, which may still hold some: later replies go the same
+    /// way until its buffer is empty (so replies stay in order).
+    handed_over: std::sync::atomic::AtomicBool,
 }
 
 impl Connection {
@@ -149,6 +171,7 @@ impl Connection {
             transport: OnceLock::new(),
             closed: Default::default(),
             waiting_fsync: Default::default(),
+            handed_over: Default::default(),
         }
     }
 
@@ -175,6 +198,18 @@ impl Connection {
         }
     }
 
+    /// Whether the transport has sent everything handed to it (so a direct write keeps the order).
+    fn transport_drained(&self, py: Python<'_>, t: &Transport) -> PyResult<bool> {
+        if !self.handed_over.load(Relaxed) {
+            return Ok(true);
+        }
+        let pending: usize = t.get_write_buffer_size.call0(py)?.extract(py)?;
+        if pending == 0 {
+            self.handed_over.store(false, Relaxed);
+        }
+        Ok(pending == 0)
+    }
+
     /// Writes everything the session produced; closes the transport if the session asked to.
     fn flush(&self, py: Python<'_>, session: &mut Session) -> PyResult<()> {
         let Some(t) = self.transport.get() else { return Ok(()) };
@@ -193,20 +228,43 @@ impl Connection {
         self.server.persist.flush_for_reply();
         if !session.out.is_empty() && !self.closed.load(Relaxed) {
             let n = session.out.len();
+            // straight to the socket when the transport holds nothing: no Python object per reply
+            let direct = t.fd >= 0 && self.transport_drained(py, t)?;
             if let Some(b) = session.out.plain_bytes() {
-                let bytes = PyBytes::new(py, b);
+                let sent = if direct { write_now(t.fd, &[b]) } else { 0 };
+                if sent < b.len() {
+                    self.handed_over.store(true, Relaxed);
+                    t.write.call1(py, (PyBytes::new(py, &b[sent..]),))?;
+                }
                 session.out.clear();
-                t.write.call1(py, (bytes,))?;
             } else {
                 let segs = session.out.take();
-                let list = PyList::empty(py);
-                for s in segs {
-                    match s {
-                        Segment::Bytes(v) => list.append(PyBytes::new(py, &v))?,
-                        Segment::Shared { data, off, len } => list.append(Bound::new(py, SharedView::new(data, off, len))?)?,
+                let mut skip = if direct {
+                    let parts: Vec<&[u8]> = segs.iter().map(Segment::as_slice).collect();
+                    write_now(t.fd, &parts)
+                } else {
+                    0
+                };
+                if skip < n {
+                    // the rest, without copying stored tensors
+                    self.handed_over.store(true, Relaxed);
+                    let list = PyList::empty(py);
+                    for s in segs {
+                        let len = s.as_slice().len();
+                        if skip >= len {
+                            skip -= len;
+                            continue;
+                        }
+                        match s {
+                            Segment::Bytes(v) => list.append(PyBytes::new(py, &v[skip..]))?,
+                            Segment::Shared { data, off, len } => {
+                                list.append(Bound::new(py, SharedView::new(data, off + skip, len - skip))?)?
+                            }
+                        }
+                        skip = 0;
                     }
+                    t.writelines.call1(py, (list,))?;
                 }
-                t.writelines.call1(py, (list,))?;
             }
             self.server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
         } else {
@@ -239,6 +297,12 @@ impl Connection {
             close: transport.getattr("close")?.unbind(),
             pause_reading: transport.getattr("pause_reading")?.unbind(),
             resume_reading: transport.getattr("resume_reading")?.unbind(),
+            get_write_buffer_size: transport.getattr("get_write_buffer_size")?.unbind(),
+            fd: transport
+                .call_method1("get_extra_info", ("socket",))
+                .and_then(|s| s.call_method0("fileno"))
+                .and_then(|f| f.extract::<c_int>())
+                .unwrap_or(-1),
         };
         let addr = |what: &str| -> String {
             transport
