@@ -38,6 +38,15 @@ fn names(args: &Args, from: usize, to: usize) -> Vec<String> {
     (from..to).map(|i| String::from_utf8_lossy(args.get(i)).into_owned()).collect()
 }
 
+/// `[TAG t]` at `pos`: the tag (empty without one) and the position after it.
+fn optional_tag(args: &Args, pos: usize) -> (Vec<u8>, usize) {
+    if pos + 1 < args.len() && is(args.get(pos), "TAG") {
+        (args.get(pos + 1).to_vec(), pos + 2)
+    } else {
+        (Vec::new(), pos)
+    }
+}
+
 /// AI.MODELSTORE key backend device [TAG t] [BATCHSIZE n [MINBATCHSIZE m [MINBATCHTIMEOUT ms]]]
 ///   [INPUTS n name...] [OUTPUTS n name...] BLOB chunk...
 pub fn modelstore(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
@@ -46,12 +55,7 @@ pub fn modelstore(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let queue = parse_device(args.get(3))?;
     let device = String::from_utf8_lossy(args.get(3)).into_owned();
     let n = args.len();
-    let mut pos = 4;
-    let mut tag = Vec::new();
-    if pos + 1 < n && is(args.get(pos), "TAG") {
-        tag = args.get(pos + 1).to_vec();
-        pos += 2;
-    }
+    let (tag, mut pos) = optional_tag(args, 4);
     let (mut batchsize, mut minbatchsize, mut minbatchtimeout) = (0, 0, 0);
     if pos < n && is(args.get(pos), "BATCHSIZE") {
         batchsize = parse_count(args.get(pos + 1)).ok_or_else(|| CmdError::err("Invalid argument for BATCHSIZE"))?;
@@ -132,12 +136,7 @@ pub fn modelset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let queue = parse_device(dev)?;
     let device = String::from_utf8_lossy(dev).into_owned();
     let n = args.len();
-    let mut pos = 4;
-    let mut tag = Vec::new();
-    if pos + 1 < n && is(args.get(pos), "TAG") {
-        tag = args.get(pos + 1).to_vec();
-        pos += 2;
-    }
+    let (tag, mut pos) = optional_tag(args, 4);
     let (mut batchsize, mut minbatchsize, mut minbatchtimeout) = (0, 0, 0);
     if pos < n && is(args.get(pos), "BATCHSIZE") {
         if backend == Backend::TfLite {
