@@ -151,6 +151,14 @@ def test_execute_errors(r: redis.Redis, raw: RawConnection) -> None:
     assert r.exists("y") == 0
 
 
+def test_string_input_to_a_torchscript_model(r: redis.Redis) -> None:
+    r.execute_command("AI.MODELSTORE", "m", "TORCH", "CPU", "BLOB", models.torch_linear())
+    r.execute_command("AI.TENSORSET", "s", "STRING", 1, 4, "VALUES", "a", "b", "c", "d")
+    assert err(r, "AI.MODELEXECUTE", "m", "INPUTS", 1, "s", "OUTPUTS", 1, "y") == (
+        "STRING tensors cannot be given to a TorchScript model")
+    assert r.exists("y") == 0
+
+
 def test_ai_info_and_resetstat(r: redis.Redis) -> None:
     r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "TAG", "t1", "BLOB", models.onnx_linear())
     set_x(r, "x", np.ones((3, 4)))

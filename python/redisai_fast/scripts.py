@@ -18,7 +18,7 @@ import torch
 from torch import Tensor  # noqa: F401  (resolved by the TorchScript compiler from this module)
 
 from redisai_fast.backends import BackendError, Device, clean_message
-from redisai_fast.backends.torch import no_grad_on_this_thread, to_outputs, torch_device
+from redisai_fast.backends.torch import no_grad_on_this_thread, to_outputs, to_torch, torch_device
 
 _core: Any = None
 _ops_lock = threading.Lock()
@@ -101,7 +101,7 @@ class CompiledScript:
         fn = self._function(function)
         if fn is None:
             raise BackendError(f"ERR Function does not exist: {function}")
-        tensors = [self._tensor(v) for v in inputs]
+        tensors = [to_torch(v, self.device, "script") for v in inputs]
         try:
             no_grad_on_this_thread()
             if function in self.entry_points or _arg_kinds(fn) == ENTRY_SIGNATURE:
@@ -119,12 +119,6 @@ class CompiledScript:
                 f"(returned {len(outputs)}, OUTPUTS has {n_outputs})"
             )
         return outputs
-
-    def _tensor(self, v: Any) -> torch.Tensor:
-        if v.dtype == "STRING":
-            raise BackendError("ERR STRING tensors cannot be given to a TorchScript script")
-        t = torch.from_dlpack(v)
-        return t if self.device.type == "cpu" else t.to(self.device)
 
     @staticmethod
     def _positional(name: str, fn: Any, tensors: list[torch.Tensor]) -> list[Any]:

@@ -13,12 +13,6 @@ import onnxruntime as ort
 from redisai_fast import _core
 from redisai_fast.backends import BackendError, Device, Options, clean_message, gpu_missing
 
-ORT_TYPES = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int8)": np.int8,
-    "tensor(int16)": np.int16, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
-    "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16, "tensor(bool)": np.bool_,
-}
-
 
 class Watchdog:
     """Terminates ONNX runs that outlive MODEL_EXECUTION_TIMEOUT. Each thread reuses one RunOptions

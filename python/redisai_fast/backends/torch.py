@@ -42,11 +42,13 @@ def torch_device(device: Device) -> torch.device:
 _from_capsule = getattr(torch._C, "_from_dlpack", None)
 
 
-def to_torch(v: Any, dev: torch.device) -> torch.Tensor:
+def to_torch(v: Any, dev: torch.device, receiver: str = "model") -> torch.Tensor:
+    """A stored tensor as a torch tensor on `dev` (no copy on the CPU); `receiver` names what
+    refuses STRING tensors ("model" or "script") in the error."""
     try:
         t = _from_capsule(v.__dlpack__()) if _from_capsule is not None else torch.from_dlpack(v)
     except BufferError as exc:  # the only tensors without DLPack are STRING ones
-        raise BackendError("ERR STRING tensors cannot be given to a TorchScript model") from exc
+        raise BackendError(f"ERR STRING tensors cannot be given to a TorchScript {receiver}") from exc
     return t if dev.type == "cpu" else t.to(dev, non_blocking=True)
 
 

@@ -89,20 +89,23 @@ struct Transport {
     fd: c_int,
 }
 
-/// Writes `parts` to the non-blocking socket `fd` as far as it takes them now; returns the bytes
+/// Writes `bytes` to the non-blocking socket `fd` as far as it takes them now; returns the bytes
 /// written (0 on any error: the transport then gets everything and handles the error).
-fn write_now(fd: c_int, parts: &[&[u8]]) -> usize {
+fn write_now(fd: c_int, bytes: &[u8]) -> usize {
+    // SAFETY: writing from a live slice to our socket.
+    unsafe { libc::write(fd, bytes.as_ptr() as *const libc::c_void, bytes.len()) }.max(0) as usize
+}
+
+/// `write_now` for a reply made of segments (stored tensors are written from their buffers).
+fn writev_now(fd: c_int, segs: &[Segment]) -> usize {
     const IOV_MAX: usize = 1024;
-    let n = if let [one] = parts {
-        // SAFETY: writing from a live slice to our socket.
-        unsafe { libc::write(fd, one.as_ptr() as *const libc::c_void, one.len()) }
-    } else {
-        let iov: Vec<libc::iovec> =
-            parts.iter().take(IOV_MAX).map(|p| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() }).collect();
-        // SAFETY: every iovec points into a slice that outlives the call.
-        unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as c_int) }
-    };
-    n.max(0) as usize
+    let iov: Vec<libc::iovec> = segs
+        .iter()
+        .take(IOV_MAX)
+        .map(|s| libc::iovec { iov_base: s.as_slice().as_ptr() as *mut libc::c_void, iov_len: s.as_slice().len() })
+        .collect();
+    // SAFETY: every iovec points into a segment that outlives the call.
+    unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as c_int) }.max(0) as usize
 }
 
 /// Shared by all connections of a server: the SHUTDOWN callback (called with "default",
@@ -231,7 +234,7 @@ impl Connection {
             // straight to the socket when the transport holds nothing: no Python object per reply
             let direct = t.fd >= 0 && self.transport_drained(py, t)?;
             if let Some(b) = session.out.plain_bytes() {
-                let sent = if direct { write_now(t.fd, &[b]) } else { 0 };
+                let sent = if direct { write_now(t.fd, b) } else { 0 };
                 if sent < b.len() {
                     self.handed_over.store(true, Relaxed);
                     t.write.call1(py, (PyBytes::new(py, &b[sent..]),))?;
@@ -239,12 +242,7 @@ impl Connection {
                 session.out.clear();
             } else {
                 let segs = session.out.take();
-                let mut skip = if direct {
-                    let parts: Vec<&[u8]> = segs.iter().map(Segment::as_slice).collect();
-                    write_now(t.fd, &parts)
-                } else {
-                    0
-                };
+                let mut skip = if direct { writev_now(t.fd, &segs) } else { 0 };
                 if skip < n {
                     // the rest, without copying stored tensors
                     self.handed_over.store(true, Relaxed);

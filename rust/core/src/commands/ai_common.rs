@@ -65,7 +65,6 @@ pub fn encode(resp3: bool, f: impl FnOnce(&mut Out)) -> Vec<u8> {
     o.to_vec()
 }
 
-/// The reply line for an error message from a framework or the core (adds `ERR` when missing).
 /// Sends the blocked client its reply (from a loader thread, when the host job is done).
 pub type ReplySender = Box<dyn FnOnce(Vec<u8>) + Send>;
 
@@ -107,6 +106,7 @@ pub fn reply_tagged_keys(ctx: &mut Ctx, tag_of: impl Fn(&Value) -> Option<&[u8]>
     }
 }
 
+/// The reply line for an error message from a framework or the core (adds `ERR` when missing).
 pub fn error_reply(msg: &str) -> Vec<u8> {
     let line = if has_error_code(msg) { msg.to_string() } else { format!("ERR {msg}") };
     encode(false, |o| o.error(&line))

@@ -54,6 +54,11 @@ impl Completions {
 
     pub fn push(&self, client: u64, reply: Vec<u8>) {
         self.items.lock().push(Completion { client, reply });
+        self.wake_unless_pending();
+    }
+
+    /// Wakes the loop unless a wake is already pending (or held by `hold_wake`).
+    fn wake_unless_pending(&self) {
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
             if let Some(w) = self.wake.lock().as_ref() {
                 w();
@@ -66,16 +71,11 @@ impl Completions {
         self.wake_pending.store(true, Ordering::Release);
     }
 
-    /// Ends `hold_wake`; wakes the loop if something arrived that the last drain missed.
     /// Asks the event loop for a pass of its completion handler (which runs the batches queued
     /// with `RunQueue::push_for_loop`), waking it unless a wake is already pending or held.
     pub fn want_loop_pass(&self) {
         self.loop_work.store(true, Ordering::Release);
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            if let Some(w) = self.wake.lock().as_ref() {
-                w();
-            }
-        }
+        self.wake_unless_pending();
     }
 
     /// Takes the request `want_loop_pass` made.
@@ -83,13 +83,11 @@ impl Completions {
         self.loop_work.swap(false, Ordering::AcqRel)
     }
 
+    /// Ends `hold_wake`; wakes the loop if something arrived that the last drain missed.
     pub fn release_wake(&self) {
         self.wake_pending.store(false, Ordering::Release);
-        let work = !self.items.lock().is_empty() || self.loop_work.load(Ordering::Acquire);
-        if work && !self.wake_pending.swap(true, Ordering::AcqRel) {
-            if let Some(w) = self.wake.lock().as_ref() {
-                w();
-            }
+        if !self.items.lock().is_empty() || self.loop_work.load(Ordering::Acquire) {
+            self.wake_unless_pending();
         }
     }
 
