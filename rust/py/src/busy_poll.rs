@@ -37,7 +37,8 @@ impl BusyPoll {
     /// Called by the poll callback on every loop pass: whether to stay awake for another pass.
     pub fn keep_polling(&self, server: &Server) -> bool {
         let window_us = server.config.read().busy_poll_us();
-        let go = server.exec.poll.keep_polling(window_us, server.exec.workers_busy());
+        let others_busy = server.exec.workers_busy() || server.persist.background_running();
+        let go = server.exec.poll.keep_polling(window_us, others_busy);
         if !go {
             self.polling.store(false, Relaxed);
         }

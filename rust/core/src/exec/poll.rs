@@ -5,8 +5,8 @@
 //! packet costs an interrupt through the hypervisor and cold caches: on the 2-vCPU machines we
 //! measure on, 20-25 µs of every 1-client PING and more of a model run (benches/results). Polling
 //! stops when the window passes without activity (an idle server sleeps as before) and whenever
-//! runs are queued or running on worker threads (they need the CPU and the GIL more than the
-//! loop needs to be awake).
+//! other threads need the cores: runs queued or running on worker threads (they need the GIL
+//! too), a snapshot or log rewrite being written.
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -33,13 +33,14 @@ impl PollWindow {
         self.activity.fetch_add(1, Relaxed);
     }
 
-    /// Whether to poll once more: activity within the last `window_us` and no worker busy.
-    pub fn keep_polling(&self, window_us: u64, workers_busy: bool) -> bool {
-        self.keep_polling_at(self.epoch.elapsed().as_nanos() as u64, window_us, workers_busy)
+    /// Whether to poll once more: activity within the last `window_us` and no other thread of
+    /// ours busy (`others_busy`: workers, a background save).
+    pub fn keep_polling(&self, window_us: u64, others_busy: bool) -> bool {
+        self.keep_polling_at(self.epoch.elapsed().as_nanos() as u64, window_us, others_busy)
     }
 
-    fn keep_polling_at(&self, now_ns: u64, window_us: u64, workers_busy: bool) -> bool {
-        if window_us == 0 || workers_busy {
+    fn keep_polling_at(&self, now_ns: u64, window_us: u64, others_busy: bool) -> bool {
+        if window_us == 0 || others_busy {
             return false;
         }
         let a = self.activity.load(Relaxed);
@@ -71,11 +72,11 @@ mod tests {
     }
 
     #[test]
-    fn never_polls_when_disabled_or_workers_busy() {
+    fn never_polls_when_disabled_or_others_busy() {
         let w = PollWindow::default();
         w.note_activity();
         assert!(!w.keep_polling_at(0, 0, false), "busy-poll-us 0");
-        assert!(!w.keep_polling_at(0, 100, true), "a worker is running");
+        assert!(!w.keep_polling_at(0, 100, true), "a worker or a background save is running");
         assert!(w.keep_polling_at(0, 100, false), "activity is not lost while it could not poll");
     }
 }

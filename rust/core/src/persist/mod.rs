@@ -105,6 +105,11 @@ impl Persist {
         }
     }
 
+    /// A snapshot or log rewrite is being written by a background thread.
+    pub fn background_running(&self) -> bool {
+        self.bgsave_running.load(Relaxed) || self.rewrite_running.load(Relaxed)
+    }
+
     pub fn aof_size(&self) -> u64 {
         self.aof.lock().as_ref().map_or(0, |a| a.size)
     }
