@@ -339,7 +339,7 @@ def test_corrupt_aof_stops_startup_naming_file_and_offset(tmp_path: Path) -> Non
     second = data.index(b"*3", 1)
     data[second] = ord("#")  # flip the start of the second command
     aof.write_bytes(bytes(data))
-    proc = subprocess.run([server_binary(), "--port", "0", "--dir", str(tmp_path), "--appendonly", "yes"],
+    proc = subprocess.run([server_binary(), "--port", "auto", "--dir", str(tmp_path), "--appendonly", "yes"],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert "appendonly.aof" in proc.stderr and f"offset {second}" in proc.stderr
@@ -363,7 +363,7 @@ def test_snapshot_with_wrong_version_or_flipped_byte(tmp_path: Path) -> None:
     versioned = bytearray(data)
     versioned[8:12] = struct.pack("<I", 99)
     snap.write_bytes(bytes(versioned))
-    proc = subprocess.run([server_binary(), "--port", "0", "--dir", str(tmp_path)], capture_output=True, text=True,
+    proc = subprocess.run([server_binary(), "--port", "auto", "--dir", str(tmp_path)], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert "dump.snapshot" in proc.stderr and "unsupported snapshot version 99" in proc.stderr

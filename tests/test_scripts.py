@@ -63,6 +63,10 @@ def missing_is_none(tensors: List[Tensor], keys: List[str], args: List[str]):
 def empty_list(tensors: List[Tensor], keys: List[str], args: List[str]):
     return torch.tensor(len(redis.asList(redis.execute("LRANGE", keys[0], "0", "-1"))))
 
+def reply_text(tensors: List[Tensor], keys: List[str], args: List[str]):
+    redis.execute("SET", keys[0], str(redis.execute(args[0], args[1:])))
+    return tensors[0]
+
 def command_error(tensors: List[Tensor], keys: List[str], args: List[str]):
     redis.execute("SET", keys[1], "written before the error")
     redis.execute("HGET", keys[0], "field")
@@ -98,7 +102,7 @@ def slow(tensors: List[Tensor], keys: List[str], args: List[str]):
 '''
 
 ENTRY_POINTS = ["int_set_get", "int_set_incr", "float_set_get", "int_list", "hash_values", "big_int", "missing_is_none",
-                "empty_list", "command_error", "run_model", "run_model_two", "model_via_execute", "two_outputs",
+                "empty_list", "reply_text", "command_error", "run_model", "run_model_two", "model_via_execute", "two_outputs",
                 "as_list_outputs", "fails", "slow"]
 
 
@@ -183,6 +187,32 @@ def test_redis_execute_reply_types(rs: redis.Redis) -> None:
     assert rs.execute_command("AI.TENSORGET", "y", "VALUES") == [4]  # str(None) == "None"
     rs.execute_command("AI.SCRIPTEXECUTE", "rs", "empty_list", "KEYS", 1, "nolist", "OUTPUTS", 1, "y")
     assert rs.execute_command("AI.TENSORGET", "y", "VALUES") == [0]
+
+
+@pytest.mark.parametrize(
+    "command,text",
+    [
+        (["HGETALL", "h"], "[f, v, g, w]"),
+        (["HGETALL", "nohash"], "[]"),
+        (["HMGET", "h", "f", "nofield"], "[v, None]"),
+        (["SCAN", "0", "MATCH", "h"], "[0, [h]]"),  # nested arrays are lists too
+        (["GET", "s"], "text"),
+        (["STRLEN", "s"], "4"),
+    ],
+)
+def test_redis_execute_array_replies_are_lists_as_in_redisai(rs: redis.Redis, command: list[str], text: str) -> None:
+    rs.hset("h", mapping={"f": "v", "g": "w"})
+    rs.set("s", "text")
+    rs.execute_command("AI.TENSORSET", "t", "FLOAT", 1, "VALUES", 1)
+    assert rs.execute_command("AI.SCRIPTEXECUTE", "rs", "reply_text", "KEYS", 1, "out", "INPUTS", 1, "t",
+                              "ARGS", len(command), *command, "OUTPUTS", 1, "o") == b"OK"
+    assert rs.get("out") == text.encode()
+
+
+def test_compile_error_keeps_the_compilers_spacing(r: redis.Redis) -> None:
+    # redisai-py's test_scriptstore compares this text exactly (RedisAI: one space per newline)
+    assert err(r, "AI.SCRIPTSTORE", "test", "CPU", "ENTRY_POINTS", 1, "f", "SOURCE", "return 1") == (
+        "expected def but found 'return' here:   File \"<string>\", line 1 return 1 ~~~~~~ <--- HERE ")
 
 
 def test_redis_execute_error_keeps_earlier_writes(rs: redis.Redis) -> None:

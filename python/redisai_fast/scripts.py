@@ -11,13 +11,14 @@ one may run code here (protect the server with `requirepass`).
 from __future__ import annotations
 
 import threading
+import types
 from typing import Any, List, Optional, Tuple  # noqa: F401, UP035  (names scripts may use in annotations)
 
 import numpy as np
 import torch
 from torch import Tensor  # noqa: F401  (resolved by the TorchScript compiler from this module)
 
-from redisai_fast.backends import BackendError, Device, clean_message
+from redisai_fast.backends import BackendError, Device
 from redisai_fast.backends.torch import no_grad_on_this_thread, to_outputs, to_torch, torch_device
 
 _core: Any = None
@@ -25,19 +26,71 @@ _ops_lock = threading.Lock()
 _libs: list[Any] = []
 
 
-def _tuples(value: Any) -> Any:
-    """Array replies become tuples: TorchScript can type a tuple of mixed or no elements as `Any`
-    (a list needs one element type); `redis.asList` turns them into lists."""
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
+def _flatten(value: Any, kinds: list[int], strs: list[str], ints: list[int]) -> None:
+    """A reply as the token lists `_REPLY_DECODER` reads (0 nil, 1 string, 2 integer, 3 array of
+    n elements, n in `ints`)."""
+    if value is None:
+        kinds.append(0)
+    elif isinstance(value, str):
+        kinds.append(1)
+        strs.append(value)
+    elif isinstance(value, int):
+        kinds.append(2)
+        ints.append(value)
+    else:
+        kinds.append(3)
+        ints.append(len(value))
+        for v in value:
+            _flatten(v, kinds, strs, ints)
 
 
-def _redis_execute(cmd: str, args: list[str]) -> Any:
+def _execute_flat(cmd: str, args: list[str]) -> tuple[list[int], list[str], list[int]]:
     try:
-        return _tuples(_core.execute([cmd.encode(), *(a.encode() for a in args)]))
+        reply = _core.execute([cmd.encode(), *(a.encode() for a in args)])
     except RuntimeError as exc:
         raise RuntimeError(f"Redis command returned an error: {exc}") from None
+    kinds: list[int] = []
+    strs: list[str] = []
+    ints: list[int] = []
+    _flatten(reply, kinds, strs, ints)
+    return kinds, strs, ints
+
+
+# `redis.execute` itself is TorchScript: array replies become `List[Any]`, as in RedisAI (`str()`
+# of HGETALL reads `[f, v, g, w]`, an empty reply `[]`). A Python operator cannot return such a
+# list (torch infers a list's type from its elements, and fails on empty or mixed ones), so the
+# operator returns the reply as flat tokens and this function rebuilds it without recursion.
+_REPLY_DECODER = """
+def execute(cmd: str, args: List[str]) -> Any:
+    kinds, strs, ints = torch.ops.redis._execute_flat(cmd, args)
+    root: List[Any] = []
+    stack: List[List[Any]] = [root]
+    remaining: List[int] = [1]
+    si = 0
+    ii = 0
+    for k in kinds:
+        while remaining[-1] == 0:
+            stack.pop()
+            remaining.pop()
+        remaining[-1] -= 1
+        top = stack[-1]
+        if k == 0:
+            top.append(None)
+        elif k == 1:
+            top.append(strs[si])
+            si += 1
+        elif k == 2:
+            top.append(ints[ii])
+            ii += 1
+        else:
+            inner: List[Any] = []
+            top.append(inner)
+            stack.append(inner)
+            remaining.append(ints[ii])
+            ii += 1
+    return root[0]
+"""
+_redis_module: Any = None
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -61,19 +114,23 @@ def bind(core: Any) -> None:
             return
         redis_lib = torch.library.Library("redis", "DEF")
         # CONSERVATIVE: the compiler must keep calls whose result is unused (a SET, say)
-        redis_lib.define("execute(str cmd, str[] args) -> Any", alias_analysis="CONSERVATIVE")
-        redis_lib.impl("execute", _redis_execute, "CompositeExplicitAutograd")
+        redis_lib.define("_execute_flat(str cmd, str[] args) -> (int[], str[], int[])", alias_analysis="CONSERVATIVE")
+        redis_lib.impl("_execute_flat", _execute_flat, "CompositeExplicitAutograd")
         redis_lib.define("asList(Any value) -> Any[]")
         redis_lib.impl("asList", _as_list, "CompositeExplicitAutograd")
         ai_lib = torch.library.Library("redisAI", "DEF")
         ai_lib.define("model_execute(str key, Tensor[] inputs, int num_outputs) -> Tensor[]", alias_analysis="CONSERVATIVE")
         ai_lib.impl("model_execute", _model_execute, "CompositeExplicitAutograd")
         _libs.extend([redis_lib, ai_lib])
+        global _redis_module
+        _redis_module = types.ModuleType("redis", "RedisAI's `redis` extension of TorchScript")
+        _redis_module.execute = torch.jit.CompilationUnit(_REPLY_DECODER).execute
+        _redis_module.asList = torch.ops.redis.asList
 
 
 def _compile(source: str) -> torch.jit.CompilationUnit:
     # the compiler resolves free names from this frame: these make RedisAI's extensions available
-    redis = torch.ops.redis  # noqa: F841
+    redis = _redis_module  # noqa: F841
     redisAI = torch.ops.redisAI  # noqa: F841
     return torch.jit.CompilationUnit(source)
 
@@ -168,7 +225,9 @@ def compile_script(source: str, device: Device, entry_points: list[str]) -> Comp
     try:
         cu = _compile(source)
     except Exception as exc:  # torch.jit.frontend errors, RuntimeError from the compiler
-        raise BackendError(f"ERR {clean_message(exc)}") from exc
+        # RedisAI keeps the compiler's spacing (its caret lines line up), one space per newline
+        text = str(exc).replace("\r", "").replace("\n", " ") or type(exc).__name__
+        raise BackendError(f"ERR {text}") from exc
     for name in entry_points:
         fn = None
         try:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 READY = re.compile(r"ready to accept connections on ([\d.:a-f]+):(\d+)")
+READY_UNIX = re.compile(r"ready to accept connections at (\S+)")
 
 
 def server_binary() -> str:
@@ -32,10 +33,14 @@ def server_binary() -> str:
 
 
 class ServerProcess:
-    """A redisai-fast server in a subprocess. `--port 0` lets it pick a free port, read from its log."""
+    """A redisai-fast server in a subprocess. `--port auto` lets it pick a free port, read from its
+    log. A first argument that is not an option is the config file, as for redis-server."""
 
-    def __init__(self, *args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, cwd: str | None = None, env: dict[str, str] | None = None, tcp: bool = True) -> None:
+        """`tcp=False`: no `--port auto` (give `--port 0 --unixsocket PATH`); ready when the socket is."""
         self.args = list(args)
+        self.tcp = tcp
+        self.unixsocket = ""
         self.cwd = cwd or tempfile.mkdtemp(prefix="redisai-fast-test-")
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -43,7 +48,9 @@ class ServerProcess:
         self.log_path = Path(self.cwd) / "server.log"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        cmd = [server_binary(), "--port", "0", *self.args]
+        head = self.args[:1] if self.args and not self.args[0].startswith("-") else []
+        port = ["--port", "auto"] if self.tcp else []
+        cmd = [server_binary(), *head, *port, *self.args[len(head):]]
         self._log = open(self.log_path, "ab")  # noqa: SIM115  (the server writes it until stop())
         start_at = self._log.tell()  # a restart in the same directory appends: read only this run's lines
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
@@ -51,9 +58,12 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_path.read_bytes()[start_at:].decode(errors="replace")
-            m = READY.search(text)
+            m = READY.search(text) if self.tcp else READY_UNIX.search(text)
             if m:
-                self.port = int(m.group(2))
+                if self.tcp:
+                    self.port = int(m.group(2))
+                else:
+                    self.unixsocket = m.group(1)
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{text}")

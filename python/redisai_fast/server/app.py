@@ -6,6 +6,7 @@ Per-command work never happens here: each connection is a Rust `Connection` prot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ import time
 import uvloop
 
 from redisai_fast import __version__, _core
-from redisai_fast.backends import PACKAGE_DIR, Options
+from redisai_fast.backends import PACKAGE_DIR, BackendError, Options
 from redisai_fast.server.workers import Executor
 
 log = logging.getLogger("redisai_fast")
@@ -25,11 +26,17 @@ SWEEP_PERIOD_S = 0.01
 CRON_PERIOD_S = 1.0
 
 
+class ListenError(OSError):
+    """A listener could not be opened (the message is Redis's)."""
+
+
 class App:
     """One running server: the core, its listeners and the shutdown signal."""
 
-    def __init__(self, options: list[tuple[str, str]]) -> None:
+    def __init__(self, options: list[tuple[str, str | list[str]]], backends: list[tuple[str, str]] | None = None) -> None:
         self.core = _core.Server(options, self._on_shutdown_command)
+        self.backends = backends or []
+        self.unixsocket = ""
         if not self.core.config_get("backendspath"):
             self.core.set_option("backendspath", str(PACKAGE_DIR))
         self.stopping: asyncio.Event | None = None
@@ -80,6 +87,15 @@ class App:
 
         self.core.set_busy_poller(call_soon, tick)
 
+    def load_backends(self) -> None:
+        """Backends named at start (`--loadmodule redisai.so TORCH <path>`), loaded now as RedisAI
+        loads them; a failure stops the start."""
+        for name, path in self.backends:
+            try:
+                self.executor.registry.load_from_path(name, path, self.core.config_get("backendspath") or "")
+            except BackendError as exc:
+                raise ValueError(f"backend {name} ({path}) could not be loaded: {exc.message}") from None
+
     def load_data(self) -> None:
         """Loads the AOF or snapshot before any client is accepted (models and scripts are loaded
         into their frameworks now, so they are ready to run); then opens the AOF."""
@@ -88,16 +104,56 @@ class App:
         log.warning("%s in %.2f s", summary, time.monotonic() - t0)
         self.core.start_persistence()
 
+    async def listen(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.AbstractServer]:
+        """The TCP listeners (`bind`, `port`; `port 0`: none) and the Unix socket (`unixsocket`,
+        `unixsocketperm`). An address written `-addr` is skipped when it cannot be bound, as in
+        Redis; `*` is every IPv4 address and `::*` every IPv6 one."""
+        servers: list[asyncio.AbstractServer] = []
+        port_text = self.core.config_get("port") or "6379"
+        port = 0 if port_text == "auto" else int(port_text)
+        if port or port_text == "auto":
+            for addr in (self.core.config_get("bind") or "127.0.0.1").split():
+                optional, host = addr.startswith("-"), addr.lstrip("-")
+                host = {"*": "0.0.0.0", "::*": "::"}.get(host, host)
+                try:
+                    server = await loop.create_server(
+                        self.core.new_connection, host=host, port=port, reuse_address=True, backlog=511
+                    )
+                except OSError as exc:
+                    if optional:
+                        log.warning("Skipping optional address %s: %s", host, exc.strerror)
+                        continue
+                    raise ListenError(f"Could not create server TCP listening socket {host}:{port}: {exc.strerror}") from None
+                servers.append(server)
+                bound = server.sockets[0].getsockname()[1]
+                if port == 0:
+                    port = bound  # `auto`: every address gets the port the first one was given
+                    self.core.set_bound_port(bound)
+        path = self.core.config_get("unixsocket") or ""
+        if path:
+            # a stale socket file of an earlier run is replaced, as Redis does
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            try:
+                server = await loop.create_unix_server(self.core.new_connection, path=path, backlog=511)
+            except OSError as exc:
+                raise ListenError(f"Failed opening Unix socket: {exc.strerror} ({path})") from None
+            perm = int(self.core.config_get("unixsocketperm") or "0", 8)
+            if perm:
+                os.chmod(path, perm)
+            self.unixsocket = path
+            servers.append(server)
+        if not servers:
+            raise ListenError("Configured to not listen anywhere, exiting.")
+        return servers
+
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
-        hosts = (self.core.config_get("bind") or "127.0.0.1").split()
-        port = int(self.core.config_get("port") or 6379)
         self.executor.start()
+        self.load_backends()
         self.load_data()
-        server = await loop.create_server(
-            self.core.new_connection, host=hosts, port=port, reuse_address=True, backlog=511
-        )
+        servers = await self.listen(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_reader(self.core.completion_fd(), self.core.drain_completions)
@@ -105,15 +161,25 @@ class App:
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
         loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
         self._start_busy_polling(loop)
-        for sock in server.sockets:
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                host, bound_port = sock.getsockname()[:2]
-                self.core.set_bound_port(bound_port)
-                # logged at WARNING so it shows at every level but `nothing` (tools wait for this line)
-                log.warning("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
+        ignored = self.core.ignored_directives()
+        if ignored:
+            log.warning("Accepted without effect in redisai-fast (redis.conf directives): %s", " ".join(ignored))
+        for server in servers:
+            for sock in server.sockets:
+                # logged at WARNING so it shows at every level but `nothing` (tools wait for these lines)
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    host, bound_port = sock.getsockname()[:2]
+                    log.warning("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
+                else:
+                    log.warning("redisai-fast %s ready to accept connections at %s", __version__, sock.getsockname())
         await self.stopping.wait()
         log.info("Shutting down (%s)", self.shutdown_mode)
-        server.close()
+        for server in servers:
+            server.close()
+        if self.unixsocket:
+            log.info("Removing the unix socket file.")
+            with contextlib.suppress(OSError):
+                os.unlink(self.unixsocket)
         loop.remove_reader(self.core.completion_fd())
         self.executor.stop()
         try:
@@ -121,7 +187,8 @@ class App:
             log.info("Persistence closed (%s)", self.shutdown_mode)
         except ValueError as exc:
             log.error("Saving at shutdown failed: %s", exc)
-        await server.wait_closed()
+        for server in servers:
+            await server.wait_closed()
         log.info("redisai-fast is now ready to exit, bye bye...")
 
     def _on_signal(self, sig: signal.Signals) -> None:
@@ -139,9 +206,13 @@ def pin_framework_threads(intra_op: int) -> None:
         os.environ.setdefault(var, n)
 
 
-def run(options: list[tuple[str, str]]) -> int:
+def run(options: list[tuple[str, str | list[str]]], backends: list[tuple[str, str]] | None = None) -> int:
     """Starts the server and blocks until it is shut down. Returns the process exit code."""
-    app = App(options)
+    app = App(options, backends)
     pin_framework_threads(int(app.core.config_get("intra_op_parallelism") or 0))
-    uvloop.run(app.serve())
+    try:
+        uvloop.run(app.serve())
+    except ListenError as exc:
+        log.warning("%s", exc)
+        return 1
     return 0

@@ -10,6 +10,10 @@ enum Kind {
     Str,
     YesNo,
     OneOf(&'static [&'static str]),
+    /// A TCP port, or `auto`.
+    Port,
+    /// A file mode in octal (`755`).
+    Octal,
 }
 
 struct Param {
@@ -25,7 +29,13 @@ const FSYNC: &[&str] = &["always", "everysec", "no"];
 
 const PARAMS: &[Param] = &[
     Param { name: "bind", kind: Kind::Str, default: "127.0.0.1", mutable: false },
-    Param { name: "port", kind: Kind::Int { min: 0, max: 65535 }, default: "6379", mutable: false },
+    // `0`: no TCP listener (as in Redis); `auto`: a free port, chosen at start and then shown here
+    Param { name: "port", kind: Kind::Port, default: "6379", mutable: false },
+    Param { name: "unixsocket", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "unixsocketperm", kind: Kind::Octal, default: "0", mutable: false },
+    Param { name: "protected-mode", kind: Kind::YesNo, default: "yes", mutable: true },
+    // the source address of connections this server opens (kept for them; none are opened yet)
+    Param { name: "bind-source-addr", kind: Kind::Str, default: "", mutable: true },
     Param { name: "requirepass", kind: Kind::Str, default: "", mutable: true },
     Param { name: "proto-max-bulk-len", kind: Kind::Mem, default: "536870912", mutable: true },
     Param { name: "max-tensor-bytes", kind: Kind::Mem, default: "536870912", mutable: true },
@@ -35,7 +45,8 @@ const PARAMS: &[Param] = &[
     Param { name: "timeout", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: true },
     Param { name: "loglevel", kind: Kind::OneOf(LOGLEVELS), default: "notice", mutable: true },
     Param { name: "logfile", kind: Kind::Str, default: "", mutable: false },
-    Param { name: "databases", kind: Kind::Int { min: 1, max: 1 }, default: "1", mutable: false },
+    // accepted for redis.conf files (SmartSim's says 16); only database 0 is served
+    Param { name: "databases", kind: Kind::Int { min: 1, max: i32::MAX as i64 }, default: "16", mutable: false },
     Param { name: "dir", kind: Kind::Str, default: ".", mutable: true },
     // not Redis's RDB format, so not its file name either
     Param { name: "dbfilename", kind: Kind::Str, default: "dump.snapshot", mutable: true },
@@ -63,6 +74,248 @@ const PARAMS: &[Param] = &[
     Param { name: "busy-poll-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "200", mutable: true },
 ];
 
+/// Directives of redis.conf (Redis 7 and Valkey 9) that this server accepts and does not act on,
+/// with Redis's defaults: a stock or SmartSim redis.conf loads, CONFIG GET answers them, and the
+/// start-up log names the ones given. Implemented directives are in PARAMS, not here.
+const IGNORED: &[(&str, &str)] = &[
+    ("acl-pubsub-default", "resetchannels"),
+    ("aclfile", ""),
+    ("acllog-max-len", "128"),
+    ("active-defrag-cycle-max", "25"),
+    ("active-defrag-cycle-min", "1"),
+    ("active-defrag-cycle-us", "500"),
+    ("active-defrag-ignore-bytes", "104857600"),
+    ("active-defrag-max-scan-fields", "1000"),
+    ("active-defrag-threshold-lower", "10"),
+    ("active-defrag-threshold-upper", "100"),
+    ("active-expire-effort", "1"),
+    ("activedefrag", "no"),
+    ("activerehashing", "yes"),
+    ("always-show-logo", "no"),
+    ("aof-disable-auto-gc", "no"),
+    ("aof-load-truncated", "yes"),
+    ("aof-rewrite-cpulist", ""),
+    ("aof-rewrite-incremental-fsync", "yes"),
+    ("aof-timestamp-enabled", "no"),
+    ("aof-use-rdb-preamble", "yes"),
+    ("appenddirname", "appendonlydir"),
+    ("auto-aof-rewrite-min-size", "67108864"),
+    ("auto-aof-rewrite-percentage", "100"),
+    ("availability-zone", ""),
+    ("bgsave-cpulist", ""),
+    ("bio-cpulist", ""),
+    ("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    ("client-query-buffer-limit", "1073741824"),
+    ("cluster-allow-pubsubshard-when-down", "yes"),
+    ("cluster-allow-reads-when-down", "no"),
+    ("cluster-allow-replica-migration", "yes"),
+    ("cluster-announce-bus-port", "0"),
+    ("cluster-announce-client-ipv4", ""),
+    ("cluster-announce-client-ipv6", ""),
+    ("cluster-announce-client-port", "0"),
+    ("cluster-announce-client-tls-port", "0"),
+    ("cluster-announce-hostname", ""),
+    ("cluster-announce-human-nodename", ""),
+    ("cluster-announce-ip", ""),
+    ("cluster-announce-port", "0"),
+    ("cluster-announce-tls-port", "0"),
+    ("cluster-blacklist-ttl", "60"),
+    ("cluster-config-file", "nodes.conf"),
+    ("cluster-config-save-behavior", "sync"),
+    ("cluster-databases", "1"),
+    ("cluster-enabled", "no"),
+    ("cluster-link-sendbuf-limit", "0"),
+    ("cluster-manual-failover-timeout", "5000"),
+    ("cluster-migration-barrier", "1"),
+    ("cluster-node-timeout", "15000"),
+    ("cluster-port", "0"),
+    ("cluster-preferred-endpoint-type", "ip"),
+    ("cluster-replica-no-failover", "no"),
+    ("cluster-replica-validity-factor", "10"),
+    ("cluster-require-full-coverage", "yes"),
+    ("cluster-slave-no-failover", "no"),
+    ("cluster-slave-validity-factor", "10"),
+    ("cluster-slot-migration-log-max-len", "1000"),
+    ("cluster-slot-stats-enabled", "no"),
+    ("commandlog-execution-slower-than", "10000"),
+    ("commandlog-large-reply-max-len", "128"),
+    ("commandlog-large-request-max-len", "128"),
+    ("commandlog-reply-larger-than", "1048576"),
+    ("commandlog-request-larger-than", "1048576"),
+    ("commandlog-slow-execution-max-len", "128"),
+    ("crash-log-enabled", "yes"),
+    ("crash-memcheck-enabled", "yes"),
+    ("daemonize", "no"),
+    ("disable-thp", "yes"),
+    ("dual-channel-replication-enabled", "no"),
+    ("dynamic-hz", "yes"),
+    ("enable-debug-command", "no"),
+    ("enable-module-command", "no"),
+    ("enable-protected-configs", "no"),
+    ("extended-redis-compatibility", "no"),
+    ("hash-max-listpack-entries", "512"),
+    ("hash-max-listpack-value", "64"),
+    ("hash-max-ziplist-entries", "512"),
+    ("hash-max-ziplist-value", "64"),
+    ("hash-seed", ""),
+    ("hide-user-data-from-log", "yes"),
+    ("hll-sparse-max-bytes", "3000"),
+    ("hz", "10"),
+    ("ignore-warnings", ""),
+    ("import-mode", "no"),
+    ("io-threads", "1"),
+    ("io-threads-do-reads", "no"),
+    ("jemalloc-bg-thread", "yes"),
+    ("latency-monitor-threshold", "0"),
+    ("latency-tracking", "yes"),
+    ("latency-tracking-info-percentiles", "50 99 99.9"),
+    ("lazyfree-lazy-eviction", "no"),
+    ("lazyfree-lazy-expire", "no"),
+    ("lazyfree-lazy-server-del", "no"),
+    ("lazyfree-lazy-user-del", "no"),
+    ("lazyfree-lazy-user-flush", "no"),
+    ("lfu-decay-time", "1"),
+    ("lfu-log-factor", "10"),
+    ("list-compress-depth", "0"),
+    ("list-max-listpack-size", "-2"),
+    ("list-max-ziplist-size", "-2"),
+    ("locale-collate", ""),
+    ("log-format", "legacy"),
+    ("log-timestamp-format", "legacy"),
+    ("masterauth", ""),
+    ("masteruser", ""),
+    ("max-new-connections-per-cycle", "10"),
+    ("max-new-tls-connections-per-cycle", "1"),
+    ("maxmemory-clients", "0"),
+    ("maxmemory-eviction-tenacity", "10"),
+    ("maxmemory-samples", "5"),
+    ("min-replicas-max-lag", "10"),
+    ("min-replicas-to-write", "0"),
+    ("min-slaves-max-lag", "10"),
+    ("min-slaves-to-write", "0"),
+    ("mptcp", "no"),
+    ("no-appendfsync-on-rewrite", "no"),
+    ("notify-keyspace-events", ""),
+    ("oom-score-adj", "no"),
+    ("oom-score-adj-values", "0 200 800"),
+    ("pidfile", ""),
+    ("prefetch-batch-max-size", "16"),
+    ("primaryauth", ""),
+    ("primaryuser", ""),
+    ("proc-title-template", "{title} {listen-addr} {server-mode}"),
+    ("propagation-error-behavior", "ignore"),
+    ("rdb-del-sync-files", "no"),
+    ("rdb-save-incremental-fsync", "yes"),
+    ("rdb-version-check", "strict"),
+    ("rdbchecksum", "yes"),
+    ("rdbcompression", "yes"),
+    ("rdma-bind", ""),
+    ("rdma-completion-vector", "-1"),
+    ("rdma-port", "0"),
+    ("rdma-rx-size", "1048576"),
+    ("repl-backlog-size", "1048576"),
+    ("repl-backlog-ttl", "3600"),
+    ("repl-disable-tcp-nodelay", "no"),
+    ("repl-diskless-load", "disabled"),
+    ("repl-diskless-sync", "yes"),
+    ("repl-diskless-sync-delay", "5"),
+    ("repl-diskless-sync-max-replicas", "0"),
+    ("repl-mptcp", "no"),
+    ("repl-ping-replica-period", "10"),
+    ("repl-ping-slave-period", "10"),
+    ("repl-timeout", "60"),
+    ("replica-announce-ip", ""),
+    ("replica-announce-port", "0"),
+    ("replica-announced", "yes"),
+    ("replica-ignore-disk-write-errors", "no"),
+    ("replica-ignore-maxmemory", "yes"),
+    ("replica-lazy-flush", "no"),
+    ("replica-priority", "100"),
+    ("replica-read-only", "yes"),
+    ("replica-serve-stale-data", "yes"),
+    ("replicaof", ""),
+    ("sanitize-dump-payload", "no"),
+    ("server-cpulist", ""),
+    ("set-max-intset-entries", "512"),
+    ("set-max-listpack-entries", "128"),
+    ("set-max-listpack-value", "64"),
+    ("set-proc-title", "yes"),
+    ("shutdown-on-sigint", "default"),
+    ("shutdown-on-sigterm", "default"),
+    ("shutdown-timeout", "10"),
+    ("slave-announce-ip", ""),
+    ("slave-announce-port", "0"),
+    ("slave-ignore-maxmemory", "yes"),
+    ("slave-lazy-flush", "no"),
+    ("slave-priority", "100"),
+    ("slave-read-only", "yes"),
+    ("slave-serve-stale-data", "yes"),
+    ("slaveof", ""),
+    ("slot-migration-max-failover-repl-bytes", "0"),
+    ("slowlog-log-slower-than", "10000"),
+    ("slowlog-max-len", "128"),
+    ("socket-mark-id", "0"),
+    ("stop-writes-on-bgsave-error", "yes"),
+    ("stream-node-max-bytes", "4096"),
+    ("stream-node-max-entries", "100"),
+    ("supervised", "no"),
+    ("syslog-enabled", "no"),
+    ("syslog-facility", "local0"),
+    ("syslog-ident", "redis"),
+    ("tcp-backlog", "511"),
+    ("tcp-keepalive", "300"),
+    ("tls-auth-clients", "yes"),
+    ("tls-auth-clients-user", "off"),
+    ("tls-auto-reload-interval", "0"),
+    ("tls-ca-cert-dir", ""),
+    ("tls-ca-cert-file", ""),
+    ("tls-cert-file", ""),
+    ("tls-ciphers", ""),
+    ("tls-ciphersuites", ""),
+    ("tls-client-cert-file", ""),
+    ("tls-client-key-file", ""),
+    ("tls-client-key-file-pass", ""),
+    ("tls-cluster", "no"),
+    ("tls-dh-params-file", ""),
+    ("tls-key-file", ""),
+    ("tls-key-file-pass", ""),
+    ("tls-port", "0"),
+    ("tls-prefer-server-ciphers", "no"),
+    ("tls-protocols", ""),
+    ("tls-replication", "no"),
+    ("tls-session-cache-size", "20480"),
+    ("tls-session-cache-timeout", "300"),
+    ("tls-session-caching", "yes"),
+    ("tracking-table-max-keys", "1000000"),
+    ("unixsocketgroup", ""),
+    ("zset-max-listpack-entries", "128"),
+    ("zset-max-listpack-value", "64"),
+    ("zset-max-ziplist-entries", "128"),
+    ("zset-max-ziplist-value", "64"),
+    // not CONFIG parameters, but redis.conf directives (FILE_ONLY)
+    ("rename-command", ""),
+    ("sentinel", ""),
+    ("user", ""),
+];
+
+/// Directives of redis.conf that are not CONFIG parameters: CONFIG GET does not list them.
+const FILE_ONLY: &[&str] = &["rename-command", "sentinel", "user"];
+
+/// Directives that take several arguments (stored joined by spaces); the others take exactly one.
+const MANY_ARGS: &[&str] = &[
+    "bind",
+    "save",
+    "client-output-buffer-limit",
+    "oom-score-adj-values",
+    "latency-tracking-info-percentiles",
+    "replicaof",
+    "slaveof",
+    "rdma-bind",
+    "rename-command",
+    "sentinel",
+    "user",
+];
+
 /// Parses a Redis memory size: digits with an optional unit (k/kb/m/mb/g/gb, any case).
 pub fn parse_mem(s: &str) -> Option<u64> {
     let t = s.trim().to_ascii_lowercase();
@@ -87,6 +340,10 @@ pub fn parse_mem(s: &str) -> Option<u64> {
 #[derive(Clone)]
 pub struct Config {
     values: Vec<String>,
+    /// Values of the IGNORED directives (what CONFIG GET shows).
+    ignored: Vec<String>,
+    /// Ignored directives given at start-up, in order, once each (for the start-up log line).
+    ignored_given: Vec<&'static str>,
     hot: Hot,
 }
 
@@ -104,7 +361,12 @@ struct Hot {
 
 impl Default for Config {
     fn default() -> Self {
-        let mut c = Config { values: PARAMS.iter().map(|p| p.default.to_string()).collect(), hot: Hot::default() };
+        let mut c = Config {
+            values: PARAMS.iter().map(|p| p.default.to_string()).collect(),
+            ignored: IGNORED.iter().map(|(_, d)| d.to_string()).collect(),
+            ignored_given: Vec::new(),
+            hot: Hot::default(),
+        };
         c.refresh();
         c
     }
@@ -116,26 +378,77 @@ pub enum ConfigError {
     Unknown,
     Immutable,
     Invalid(String),
+    /// One argument given to a directive that takes one, or several to one that takes one.
+    Arity,
 }
 
-fn index_of(name: &str) -> Option<usize> {
-    let lower = name.to_ascii_lowercase();
-    PARAMS
+/// Where a directive lives.
+#[derive(Clone, Copy)]
+enum Slot {
+    Param(usize),
+    Ignored(usize),
+}
+
+/// Finds a name in a table by exact name, then with `-` and `_` swapped (RedisAI spells its
+/// options with `_`, Redis with `-`).
+fn find<T>(table: &[T], name_of: impl Fn(&T) -> &str, lower: &str) -> Option<usize> {
+    table
         .iter()
-        .position(|p| p.name == lower)
-        .or_else(|| PARAMS.iter().position(|p| p.name == lower.replace('-', "_")))
-        .or_else(|| PARAMS.iter().position(|p| p.name == lower.replace('_', "-")))
+        .position(|p| name_of(p) == lower)
+        .or_else(|| table.iter().position(|p| name_of(p) == lower.replace('-', "_")))
+        .or_else(|| table.iter().position(|p| name_of(p) == lower.replace('_', "-")))
+}
+
+fn slot_of(name: &str) -> Option<Slot> {
+    let lower = name.to_ascii_lowercase();
+    find(PARAMS, |p| p.name, &lower)
+        .map(Slot::Param)
+        .or_else(|| find(IGNORED, |(n, _)| n, &lower).map(Slot::Ignored))
 }
 
 impl Config {
     /// The canonical name of an option (any case, `-` or `_`), if it exists.
     pub fn canonical(name: &str) -> Option<&'static str> {
-        index_of(name).map(|i| PARAMS[i].name)
+        match slot_of(name)? {
+            Slot::Param(i) => Some(PARAMS[i].name),
+            Slot::Ignored(i) => Some(IGNORED[i].0),
+        }
+    }
+
+    /// Whether `name` is a directive this server accepts without acting on it.
+    pub fn is_ignored(name: &str) -> bool {
+        matches!(slot_of(name), Some(Slot::Ignored(_)))
+    }
+
+    /// Applies a directive as redis.conf or the command line gives it: its arguments, counted
+    /// (one for most directives; several for `bind`, `save` and the others in MANY_ARGS, which
+    /// are stored joined by spaces; `save ""` is no rules).
+    pub fn apply(&mut self, name: &str, args: &[&str], startup: bool) -> Result<(), ConfigError> {
+        let canonical = Self::canonical(name).ok_or(ConfigError::Unknown)?;
+        let many = MANY_ARGS.contains(&canonical);
+        if args.is_empty() || (!many && args.len() != 1) {
+            return Err(ConfigError::Arity);
+        }
+        self.set(name, &args.join(" "), startup)
+    }
+
+    /// The ignored directives given at start-up, in the order first given.
+    pub fn ignored_given(&self) -> &[&'static str] {
+        &self.ignored_given
     }
 
     /// Validates and normalises `value` for option `name`; `startup` allows immutable options.
     pub fn set(&mut self, name: &str, value: &str, startup: bool) -> Result<(), ConfigError> {
-        let i = index_of(name).ok_or(ConfigError::Unknown)?;
+        let i = match slot_of(name).ok_or(ConfigError::Unknown)? {
+            Slot::Param(i) => i,
+            Slot::Ignored(i) => {
+                self.ignored[i] = value.to_string();
+                if startup && !self.ignored_given.contains(&IGNORED[i].0) {
+                    self.ignored_given.push(IGNORED[i].0);
+                }
+                return Ok(());
+            }
+        };
         let p = &PARAMS[i];
         if !p.mutable && !startup {
             return Err(ConfigError::Immutable);
@@ -156,6 +469,15 @@ impl Config {
                 "yes" => "yes".into(),
                 "no" => "no".into(),
                 _ => return Err(ConfigError::Invalid("argument must be 'yes' or 'no'".into())),
+            },
+            Kind::Port if value.trim().eq_ignore_ascii_case("auto") => "auto".into(),
+            Kind::Port => match value.trim().parse::<u16>() {
+                Ok(n) => n.to_string(),
+                Err(_) => return Err(ConfigError::Invalid("argument must be a port number (0-65535) or 'auto'".into())),
+            },
+            Kind::Octal => match u32::from_str_radix(value.trim(), 8) {
+                Ok(n) if n <= 0o7777 => format!("{n:o}"),
+                _ => return Err(ConfigError::Invalid("argument must be an octal file mode (e.g. 755)".into())),
             },
             Kind::OneOf(opts) => {
                 let v = value.to_ascii_lowercase();
@@ -187,7 +509,10 @@ impl Config {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        index_of(name).map(|i| self.values[i].as_str())
+        match slot_of(name)? {
+            Slot::Param(i) => Some(self.values[i].as_str()),
+            Slot::Ignored(i) => Some(self.ignored[i].as_str()),
+        }
     }
 
     fn num(&self, name: &str) -> u64 {
@@ -196,16 +521,24 @@ impl Config {
 
     /// (name, value) of every option whose name matches the glob `pattern` (case-insensitive).
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, &str)> {
-        PARAMS
-            .iter()
-            .zip(&self.values)
-            .filter(|(p, _)| crate::glob::glob_match(pattern, p.name.as_bytes(), true))
-            .map(|(p, v)| (p.name, v.as_str()))
+        let params = PARAMS.iter().map(|p| p.name).zip(&self.values);
+        let ignored = IGNORED.iter().map(|(n, _)| *n).zip(&self.ignored);
+        params
+            .chain(ignored)
+            .filter(|(n, _)| !FILE_ONLY.contains(n))
+            .filter(|(n, _)| crate::glob::glob_match(pattern, n.as_bytes(), true))
+            .map(|(n, v)| (n, v.as_str()))
             .collect()
     }
 
+    /// The TCP port (0: none; also 0 for `auto` until the host records the port it bound).
     pub fn port(&self) -> u16 {
         self.num("port") as u16
+    }
+
+    /// `port auto`: the host picks a free port.
+    pub fn port_auto(&self) -> bool {
+        self.get("port") == Some("auto")
     }
     pub fn bind(&self) -> &str {
         self.get("bind").unwrap_or("127.0.0.1")
@@ -266,6 +599,33 @@ mod tests {
         assert!(c.set("THREADS_PER_QUEUE", "4", true).is_ok());
         assert!(c.set("threads-per-queue", "2", true).is_ok());
         assert_eq!(c.threads_per_queue(), 2);
+    }
+
+    #[test]
+    fn directives_ports_and_ignored() {
+        let mut c = Config::default();
+        assert_eq!(c.apply("bind", &["127.0.0.1", "-::1"], true), Ok(()));
+        assert_eq!(c.bind(), "127.0.0.1 -::1");
+        assert_eq!(c.apply("port", &["1", "2"], true), Err(ConfigError::Arity));
+        assert_eq!(c.apply("save", &[""], true), Ok(()));
+        assert_eq!(c.get("save"), Some(""));
+        assert!(c.set("port", "auto", true).is_ok());
+        assert!(c.port_auto());
+        assert!(matches!(c.set("port", "70000", true), Err(ConfigError::Invalid(_))));
+        assert!(c.set("unixsocketperm", "755", true).is_ok());
+        assert_eq!(c.get("unixsocketperm"), Some("755"));
+        assert!(matches!(c.set("unixsocketperm", "9", true), Err(ConfigError::Invalid(_))));
+        // redis.conf directives without effect here: accepted, shown, and listed once
+        assert_eq!(c.apply("io-threads", &["4"], true), Ok(()));
+        assert_eq!(c.apply("IO-THREADS", &["2"], true), Ok(()));
+        assert_eq!(c.get("io-threads"), Some("2"));
+        assert_eq!(c.apply("client-output-buffer-limit", &["normal", "0", "0", "0"], true), Ok(()));
+        assert_eq!(c.ignored_given(), &["io-threads", "client-output-buffer-limit"]);
+        assert_eq!(c.apply("io-thread", &["4"], true), Err(ConfigError::Unknown));
+        assert!(Config::is_ignored("tcp-backlog") && !Config::is_ignored("port"));
+        // CONFIG GET lists parameters, not file-only directives
+        assert!(c.matching(b"*").iter().any(|(n, _)| *n == "tcp-backlog"));
+        assert!(!c.matching(b"*").iter().any(|(n, _)| *n == "rename-command"));
     }
 
     #[test]

@@ -66,6 +66,26 @@ impl ClientInfo {
     }
 }
 
+impl ClientInfo {
+    /// Connected through the Unix socket (its address is the socket's path, as Redis shows it).
+    pub fn is_unix(&self) -> bool {
+        self.addr.starts_with('/')
+    }
+
+    /// Whether protected mode counts this client as local: the Unix socket, 127.0.0.1 or ::1
+    /// (Redis 7 compares the address exactly: 127.0.0.2 is not local).
+    pub fn is_local(&self) -> bool {
+        if self.is_unix() {
+            return true;
+        }
+        let ip = self.addr.rsplit_once(':').map_or(self.addr.as_str(), |(ip, _)| ip);
+        matches!(ip, "127.0.0.1" | "::1" | "::ffff:127.0.0.1")
+    }
+}
+
+/// Redis's reply to a non-local client in protected mode (sent before the connection closes).
+pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 /// A request for the hosting process to stop (SHUTDOWN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownMode {
@@ -128,18 +148,27 @@ impl Server {
         })
     }
 
-    /// Registers a new connection; None when `maxclients` is reached.
-    pub fn register_client(&self, addr: String, laddr: String) -> Option<Arc<ClientInfo>> {
+    /// Registers a new connection, or says why it is refused (the reply to send before closing):
+    /// `maxclients` reached, or protected mode with a non-local client.
+    pub fn register_client(&self, addr: String, laddr: String) -> Result<Arc<ClientInfo>, &'static str> {
         let mut clients = self.clients.lock();
-        if clients.len() >= self.config.read().maxclients() {
+        let (max, protected) = {
+            let c = self.config.read();
+            (c.maxclients(), c.get("protected-mode") == Some("yes") && c.requirepass().is_none())
+        };
+        if clients.len() >= max {
             self.stats.rejected_connections.fetch_add(1, Relaxed);
-            return None;
+            return Err("-ERR max number of clients reached\r\n");
         }
         let id = self.next_client_id.fetch_add(1, Relaxed);
         let info = Arc::new(ClientInfo::new(id, addr, laddr, "", now_ms()));
+        if protected && !info.is_local() {
+            self.stats.rejected_connections.fetch_add(1, Relaxed);
+            return Err(PROTECTED_MODE_DENIED);
+        }
         clients.insert(id, info.clone());
         self.stats.connections_received.fetch_add(1, Relaxed);
-        Some(info)
+        Ok(info)
     }
 
     pub fn unregister_client(&self, id: u64) {

@@ -302,24 +302,29 @@ impl Connection {
                 .and_then(|f| f.extract::<c_int>())
                 .unwrap_or(-1),
         };
-        let addr = |what: &str| -> String {
-            transport
-                .call_method1("get_extra_info", (what,))
-                .ok()
-                .and_then(|v| v.extract::<(String, u16)>().ok())
-                .map(|(h, p)| format!("{h}:{p}"))
-                .unwrap_or_else(|| "?:0".into())
+        // TCP: (host, port[, flow, scope]); a Unix socket: its path for both ends ("path:0", as
+        // Redis shows it), the peer being unnamed
+        let info = |what: &str| transport.call_method1("get_extra_info", (what,)).ok();
+        let addr = |v: Option<Bound<'_, PyAny>>| -> Option<String> {
+            let v = v?;
+            if let Ok(path) = v.extract::<String>() {
+                return (!path.is_empty()).then(|| format!("{path}:0"));
+            }
+            let host: String = v.get_item(0).ok()?.extract().ok()?;
+            let port: u16 = v.get_item(1).ok()?.extract().ok()?;
+            Some(format!("{host}:{port}"))
         };
-        let (peer, local) = (addr("peername"), addr("sockname"));
+        let local = addr(info("sockname")).unwrap_or_else(|| "?:0".into());
+        let peer = addr(info("peername")).unwrap_or_else(|| if local.starts_with('/') { local.clone() } else { "?:0".into() });
         let _ = me.transport.set(t);
         match me.server.register_client(peer, local) {
-            Some(info) => {
+            Ok(info) => {
                 me.hooks.registry.lock().insert(info.id, slf.clone().unbind());
                 *me.session.lock() = Some(Session::new(me.server.clone(), info));
             }
-            None => {
+            Err(refusal) => {
                 let t = me.transport.get().ok_or_else(|| PyBufferError::new_err("no transport"))?;
-                t.write.call1(py, (PyBytes::new(py, b"-ERR max number of clients reached\r\n"),))?;
+                t.write.call1(py, (PyBytes::new(py, refusal.as_bytes()),))?;
                 me.closed.store(true, Relaxed);
                 t.close.call0(py)?;
             }

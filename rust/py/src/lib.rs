@@ -42,15 +42,27 @@ impl Drop for PyServer {
 
 #[pymethods]
 impl PyServer {
-    /// `options`: (name, value) pairs from the command line and config file, applied in order.
+    /// `options`: (name, value) pairs from the command line and config file, applied in order; a
+    /// value is one string, or the list of a directive's arguments (`bind`, `save` take several).
+    /// A bad one raises ValueError(message, index of the option).
     #[new]
-    fn new(options: Vec<(String, String)>, on_shutdown: Py<PyAny>) -> PyResult<Self> {
+    fn new(options: Vec<(String, Bound<'_, PyAny>)>, on_shutdown: Py<PyAny>) -> PyResult<Self> {
         let mut cfg = Config::default();
-        for (name, value) in options {
-            cfg.set(&name, &value, true).map_err(|e| match e {
-                ConfigError::Unknown => PyValueError::new_err(format!("unknown option '{name}'")),
-                ConfigError::Immutable => PyValueError::new_err(format!("option '{name}' cannot be set")),
-                ConfigError::Invalid(why) => PyValueError::new_err(format!("bad value for '{name}': {why}")),
+        for (index, (name, value)) in options.iter().enumerate() {
+            let applied = match value.extract::<String>() {
+                Ok(one) => cfg.set(name, &one, true),
+                Err(_) => {
+                    let args: Vec<String> = value.extract()?;
+                    cfg.apply(name, &args.iter().map(String::as_str).collect::<Vec<_>>(), true)
+                }
+            };
+            applied.map_err(|e| {
+                let why = match e {
+                    ConfigError::Unknown | ConfigError::Arity => "Bad directive or wrong number of arguments".to_string(),
+                    ConfigError::Immutable => format!("option '{name}' cannot be set"),
+                    ConfigError::Invalid(why) => why,
+                };
+                PyValueError::new_err((format!("'{name}': {why}"), index))
             })?;
         }
         let inner = Server::new(cfg, alloc::allocated);
@@ -208,6 +220,11 @@ impl PyServer {
     /// Records the port actually bound (for `--port 0`), so INFO and CONFIG GET show it.
     fn set_bound_port(&self, port: u16) -> PyResult<()> {
         self.inner.config.write().set("port", &port.to_string(), true).map_err(|_| PyValueError::new_err("bad port"))
+    }
+
+    /// The redis.conf directives given at start-up that this server accepts without acting on.
+    fn ignored_directives(&self) -> Vec<String> {
+        self.inner.config.read().ignored_given().iter().map(|s| s.to_string()).collect()
     }
 
     /// Current value of an option, as CONFIG GET shows it.

@@ -353,13 +353,19 @@ fn validate_client_name(name: &[u8]) -> CmdResult {
 
 fn client_line(c: &ClientInfo, now: u64, cmd: &str) -> String {
     let last = c.last_ms.load(Relaxed);
-    let flags = if c.in_multi.load(Relaxed) {
-        "x"
-    } else if c.blocked.load(Relaxed) {
-        "b"
-    } else {
-        "N"
-    };
+    let mut flags = String::new();
+    if c.in_multi.load(Relaxed) {
+        flags.push('x');
+    }
+    if c.blocked.load(Relaxed) {
+        flags.push('b');
+    }
+    if c.is_unix() {
+        flags.push('U');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     format!(
         "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
@@ -501,7 +507,7 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
             let value = lossy(args.get(i + 1));
             match candidate.set(&name, &value, false) {
                 Ok(()) => {}
-                Err(ConfigError::Unknown) => {
+                Err(ConfigError::Unknown | ConfigError::Arity) => {
                     return Err(CmdError::err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")))
                 }
                 Err(ConfigError::Immutable) => {
