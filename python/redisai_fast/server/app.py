@@ -98,7 +98,14 @@ class App:
 
     def load_data(self) -> None:
         """Loads the AOF or snapshot before any client is accepted (models and scripts are loaded
-        into their frameworks now, so they are ready to run); then opens the AOF."""
+        into their frameworks now, so they are ready to run); then opens the AOF. In store mode
+        the keys are the store's (and so is durability): it connects instead."""
+        if self.core.config_get("store"):
+            if self.core.config_get("appendonly") == "yes":
+                raise ValueError("appendonly yes cannot be combined with store: durability is the store's")
+            self.core.set_option("save", "")
+            log.warning("%s", self.core.connect_store())
+            return
         t0 = time.monotonic()
         summary = self.core.load_data(self.executor.run_job)
         log.warning("%s in %.2f s", summary, time.monotonic() - t0)
@@ -161,6 +168,7 @@ class App:
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
         loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
         self._start_busy_polling(loop)
+        self.core.store_announce()
         ignored = self.core.ignored_directives()
         if ignored:
             log.warning("Accepted without effect in redisai-fast (redis.conf directives): %s", " ".join(ignored))

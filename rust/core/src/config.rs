@@ -69,6 +69,14 @@ const PARAMS: &[Param] = &[
     // runs on the event loop when its device is idle, saving two thread hand-offs (0 = always use
     // the device's worker threads)
     Param { name: "run-inline-max-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "100", mutable: true },
+    // store mode (scale-out): the Valkey/Redis deployment that holds the keys (empty: embedded)
+    Param { name: "store", kind: Kind::Str, default: "", mutable: false },
+    // writes are acknowledged once `WAIT n` saw them on n replicas of the store
+    Param { name: "store-wait-replicas", kind: Kind::Int { min: 0, max: 64 }, default: "0", mutable: true },
+    // the address other nodes and cluster-aware clients are given for this node (store mode)
+    Param { name: "cluster-announce-ip", kind: Kind::Str, default: "", mutable: true },
+    Param { name: "cluster-announce-port", kind: Kind::Int { min: 0, max: 65535 }, default: "0", mutable: true },
+    Param { name: "store-wait-timeout", kind: Kind::Int { min: 1, max: 600_000 }, default: "1000", mutable: true },
     // after serving a client the event loop polls its sockets for this many µs before it sleeps,
     // so the next request finds it awake (0 = sleep at once, as Redis does)
     Param { name: "busy-poll-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "200", mutable: true },
@@ -116,8 +124,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("cluster-announce-client-tls-port", "0"),
     ("cluster-announce-hostname", ""),
     ("cluster-announce-human-nodename", ""),
-    ("cluster-announce-ip", ""),
-    ("cluster-announce-port", "0"),
     ("cluster-announce-tls-port", "0"),
     ("cluster-blacklist-ttl", "60"),
     ("cluster-config-file", "nodes.conf"),

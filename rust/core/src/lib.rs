@@ -12,4 +12,5 @@ pub mod persist;
 pub mod resp;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod tensor;

@@ -114,6 +114,8 @@ pub struct Server {
     pub internal_client: Arc<ClientInfo>,
     /// Framework versions of the backends loaded so far (INFO ai), e.g. "TORCH" -> "2.15.0".
     pub backend_versions: RwLock<BTreeMap<String, String>>,
+    /// Store mode (`store URL`): where the keys live instead of `ks`. Set once at start.
+    pub store: std::sync::OnceLock<Arc<crate::store::Store>>,
 }
 
 impl Server {
@@ -145,6 +147,7 @@ impl Server {
             persist: Persist::default(),
             internal_client: Arc::new(ClientInfo::new(0, "internal".into(), "internal".into(), "script", now_ms())),
             backend_versions: RwLock::new(BTreeMap::new()),
+            store: std::sync::OnceLock::new(),
         })
     }
 

@@ -71,7 +71,19 @@ impl Session {
     }
 
     /// The blocking command finished with `reply`: send it and go on with buffered commands.
+    /// (In store mode an AI command waiting for its keys gets an empty completion: it runs now.)
     pub fn resume(&mut self, reply: &[u8]) {
+        if self.client.store_wait.is_some() {
+            if let Some(store) = self.server.store.get().cloned() {
+                let (blocked, run) = crate::store::ai::resume(&self.server, &store, &mut self.client, &mut self.out);
+                self.blocked = blocked;
+                self.pending_run = run;
+                if !blocked {
+                    self.process();
+                }
+                return;
+            }
+        }
         self.out.raw(reply);
         if reply.first() == Some(&b'-') {
             self.server.stats.error_replies.fetch_add(1, Relaxed);
@@ -91,7 +103,47 @@ impl Session {
     }
 }
 
-type Ran = (bool, Option<(Arc<RunQueue>, RunRequest)>);
+/// Whether the client must wait (work was queued or prepared), and the run it prepared.
+pub type Ran = (bool, Option<(Arc<RunQueue>, RunRequest)>);
+
+/// What a handler left to do once the keyspace is released.
+pub struct Handled {
+    pub blocked: bool,
+    pub run: Option<(Arc<RunQueue>, RunRequest)>,
+    deferred: Option<Box<dyn FnOnce() + Send>>,
+    host_job: Option<crate::exec::HostJob>,
+}
+
+impl Handled {
+    /// Starts the deferred work and the host job (after the keyspace lock is released).
+    pub fn start(self, server: &Server) -> Ran {
+        if let Some(start) = self.deferred {
+            start();
+        }
+        if let Some(job) = self.host_job {
+            server.exec.host.push(job);
+        }
+        (self.blocked, self.run)
+    }
+}
+
+/// Runs `spec`'s handler against `ks` (the embedded keyspace under its lock, or store mode's
+/// overlay); on success logs the write to the AOF when `aof`. On an error its partial reply is
+/// taken back.
+pub fn run_handler(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, spec: &'static CommandSpec, args: &mut Args, ks: &mut crate::keyspace::Keyspace, aof: bool) -> Result<Handled, CmdError> {
+    let mark = out.len();
+    let changes = ks.changes;
+    let mut ctx = Ctx { server, ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false, deferred: None, host_job: None };
+    let r = (spec.run)(&mut ctx, args);
+    if r.is_ok() && aof && !ctx.blocked && ctx.ks.changes != changes {
+        log_write(server, ctx.ks, spec, args);
+    }
+    if let Err(e) = r {
+        ctx.out.truncate(mark);
+        return Err(e);
+    }
+    Ok(Handled { blocked: ctx.blocked, run: ctx.run.take(), deferred: ctx.deferred.take(), host_job: ctx.host_job.take() })
+}
 
 /// Checks and runs one command, writing its reply (or error) to `out`. Returns whether the client
 /// must wait (work was queued or prepared) and the run the command prepared, if any.
@@ -138,30 +190,40 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
             return Err(CmdError::oom());
         }
     }
+    if let Some(store) = server.store.get() {
+        if let Some(ran) = run_in_store_mode(server, store, client, out, spec, args)? {
+            return Ok(ran);
+        }
+    }
     let mut ks = server.ks.lock();
-    let mark = out.len();
-    let changes = ks.changes;
-    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false, deferred: None, host_job: None };
-    let r = (spec.run)(&mut ctx, args);
-    if r.is_ok() && !ctx.blocked && ctx.ks.changes != changes {
-        log_write(server, ctx.ks, spec, args);
-    }
-    let ran = (ctx.blocked, ctx.run.take());
-    let deferred = ctx.deferred.take();
-    let host_job = ctx.host_job.take();
-    if r.is_err() {
-        ctx.out.truncate(mark);
-    }
+    let handled = run_handler(server, client, out, spec, args, &mut ks, true);
     drop(ks);
-    if r.is_ok() {
-        if let Some(start) = deferred {
-            start();
-        }
-        if let Some(job) = host_job {
-            server.exec.host.push(job);
-        }
+    Ok(handled?.start(server))
+}
+
+/// Store mode: AI commands and plain commands on keys go through the store; None leaves the
+/// command to the node's own handler (connection and server commands).
+fn run_in_store_mode(server: &Arc<Server>, store: &Arc<crate::store::Store>, client: &mut ClientState, out: &mut Out, spec: &'static CommandSpec, args: &mut Args) -> Result<Option<Ran>, CmdError> {
+    use crate::store::route::{forward, Route};
+    if spec.group == "ai" && !matches!(spec.name, "ai.config") {
+        return crate::store::ai::start(server, store, client, out, spec, args).map(Some);
     }
-    r.map(|()| ran)
+    if spec.name == "exec" && client.multi.is_some() {
+        let multi = client.multi.take().unwrap_or_default();
+        client.info.in_multi.store(false, Relaxed);
+        if multi.failed {
+            return Err(CmdError::line("EXECABORT Transaction discarded because of previous errors."));
+        }
+        let resp3 = client.info.resp.load(Relaxed) == 3;
+        crate::store::route::exec(server, store, client.info.id, resp3, multi).map_err(CmdError::line)?;
+        return Ok(Some((true, None)));
+    }
+    let resp3 = client.info.resp.load(Relaxed) == 3;
+    match forward(server, store, client.info.id, resp3, spec, args) {
+        Route::Local => Ok(None),
+        Route::Sent => Ok(Some((true, None))),
+        Route::Refused(msg) => Err(CmdError::line(&msg)),
+    }
 }
 
 fn flag_multi_error(client: &mut ClientState) {
@@ -220,6 +282,11 @@ pub fn execute_internal(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<crat
         }
         if spec.has(flags::NOSCRIPT) {
             return Err(format!("ERR This Redis command is not allowed from script: {name}"));
+        }
+    }
+    if let (Some(store), Some(spec)) = (server.store.get(), spec) {
+        if let Some(reply) = crate::store::route::call(store, spec, &argv) {
+            return reply;
         }
     }
     let mut client = ClientState::new(server.internal_client.clone(), true);

@@ -183,6 +183,36 @@ impl PyServer {
         })
     }
 
+    /// Store mode (`store URL`): connects to the store and reads its topology; from then on the
+    /// keys live there. Returns a line for the log, or None without a store.
+    fn connect_store(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let (url, wait, timeout) = {
+            let c = self.inner.config.read();
+            let num = |n: &str| c.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            (c.get("store").unwrap_or("").to_string(), num("store-wait-replicas"), num("store-wait-timeout"))
+        };
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let name = format!("redisai-fast-{}", &self.inner.run_id[..8]);
+        let seed = u64::from_str_radix(&self.inner.run_id[..16], 16).unwrap_or(0);
+        let store = py.detach(|| redisai_core::store::Store::connect(&url, &name, seed)).map_err(PyValueError::new_err)?;
+        store.wait_replicas.store(wait, std::sync::atomic::Ordering::Relaxed);
+        store.wait_timeout_ms.store(timeout.max(1), std::sync::atomic::Ordering::Relaxed);
+        let topo = store.client.topology();
+        let line = format!("store {url}: {} with {} shard(s)", if topo.cluster { "cluster" } else { "standalone" }, topo.shards.len());
+        let _ = self.inner.store.set(store);
+        Ok(Some(line))
+    }
+
+    /// Store mode, once listening: names this node's store connections (its address for the
+    /// cluster map that other nodes read).
+    fn store_announce(&self) {
+        if let Some(store) = self.inner.store.get() {
+            redisai_core::store::node::announce(&self.inner, store);
+        }
+    }
+
     /// Opens the AOF if `appendonly yes` (after loading).
     fn start_persistence(&self) -> PyResult<()> {
         let on = self.inner.config.read().get("appendonly") == Some("yes");

@@ -74,6 +74,28 @@ impl StatsOf {
 pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let sub = args.get(1);
     let n = args.len();
+    if let Some(store) = ctx.server.store.get().cloned() {
+        // store mode: settings are shared by every node in front of the store
+        crate::store::node::sync(ctx.server, &store);
+        let shared = if is(sub, "BACKENDSPATH") { Some("backendspath") } else if is(sub, "MODEL_CHUNK_SIZE") { Some("model_chunk_size") } else { None };
+        if let (Some(name), true) = (shared, n >= 3) {
+            let mark = ctx.out.len();
+            config_here(ctx, args)?;
+            let value = ctx.server.config.read().get(name).unwrap_or("").to_string();
+            if let Err(e) = crate::store::node::share(&store, name, &value) {
+                ctx.out.truncate(mark);
+                return Err(CmdError::line(&e));
+            }
+            return Ok(());
+        }
+    }
+    config_here(ctx, args)
+}
+
+/// AI.CONFIG on this node.
+fn config_here(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let sub = args.get(1);
+    let n = args.len();
     if is(sub, "BACKENDSPATH") {
         if n < 3 {
             return Err(CmdError::err("BACKENDSPATH: missing path argument"));

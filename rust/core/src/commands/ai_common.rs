@@ -78,11 +78,16 @@ pub fn block_on_host_job(ctx: &mut Ctx, job: impl FnOnce(ReplySender) -> crate::
 }
 
 /// Stores a freshly loaded model or script under `key`, unless the key holds another kind of
-/// value, logs it to the AOF, and gives the reply for the client that stored it.
-pub fn store_loaded_value(server: &Server, key: &[u8], value: Value) -> Vec<u8> {
+/// value, logs it to the AOF, and gives the client that stored it its reply (in store mode once
+/// the store took it).
+pub fn store_loaded_value(server: &Server, key: &[u8], value: Value, reply: ReplySender) {
+    if let Some(store) = server.store.get() {
+        return crate::store::ai::commit_loaded(store, key.to_vec(), value, reply);
+    }
     let mut ks = server.ks.lock();
     if matches!(ks.peek(key, now_ms()), Some(v) if std::mem::discriminant(v) != std::mem::discriminant(&value)) {
-        return error_reply("WRONGTYPE Operation against a key holding the wrong kind of value");
+        drop(ks);
+        return reply(error_reply("WRONGTYPE Operation against a key holding the wrong kind of value"));
     }
     if server.persist.aof_enabled() {
         let mut log = Vec::new();
@@ -90,7 +95,8 @@ pub fn store_loaded_value(server: &Server, key: &[u8], value: Value) -> Vec<u8> 
         server.persist.log_bytes(&log);
     }
     ks.insert(key, value);
-    b"+OK\r\n".to_vec()
+    drop(ks);
+    reply(b"+OK\r\n".to_vec())
 }
 
 /// `[[key, tag], ...]` for every value `tag_of` picks out (AI._MODELSCAN, AI._SCRIPTSCAN).
@@ -118,7 +124,13 @@ fn has_error_code(msg: &str) -> bool {
 }
 
 /// Writes a run's outputs to their keys and gives the client `+OK`, the error, or `+TIMEDOUT`.
-pub fn finish_single_run(server: &Server, client: u64, output_keys: &[Vec<u8>], outcome: RunOutcome) {
+pub fn finish_single_run(server: &Arc<Server>, client: u64, output_keys: &[Vec<u8>], outcome: RunOutcome) {
+    if let (Some(store), RunOutcome::Ok(outputs)) = (server.store.get(), &outcome) {
+        if outputs.len() >= output_keys.len() {
+            let tensors = output_keys.iter().cloned().zip(outputs.iter().cloned()).collect();
+            return crate::store::ai::commit_tensors(server, store, client, tensors, b"+OK\r\n".to_vec());
+        }
+    }
     let reply = match outcome {
         RunOutcome::Cancelled => return,
         RunOutcome::TimedOut => b"+TIMEDOUT\r\n".to_vec(),

@@ -3,6 +3,7 @@
 //! live in their own module.
 pub mod ai_admin;
 pub mod ai_common;
+pub mod ai_keys;
 pub mod dag;
 pub mod hashes;
 pub mod keys;
@@ -113,11 +114,13 @@ pub struct ClientState {
     pub watched: Vec<Vec<u8>>,
     /// QUIT, protocol errors: close once the pending output is written.
     pub close_after_reply: bool,
+    /// Store mode: an AI command waiting for its keys.
+    pub store_wait: Option<crate::store::ai::Wait>,
 }
 
 impl ClientState {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> ClientState {
-        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false }
+        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false, store_wait: None }
     }
 }
 

@@ -195,15 +195,16 @@ fn submit_load(ctx: &mut Ctx, key: Vec<u8>, spec: ModelSpec) {
     block_on_host_job(ctx, move |reply| HostJob::LoadModel {
         spec,
         done: Box::new(move |spec, result| {
-            reply(match result {
-                Ok(loaded) => store_loaded_value(&server, &key, model_value(spec, loaded)),
-                Err(msg) => error_reply(&msg),
-            })
+            match result {
+                Ok(loaded) => store_loaded_value(&server, &key, model_value(spec, loaded), reply),
+                Err(msg) => reply(error_reply(&msg)),
+            }
         }),
     });
 }
 
-fn model_value(spec: ModelSpec, loaded: LoadedModel) -> Value {
+/// The stored value of a loaded model (TF keeps the node names it was given).
+pub fn model_value(spec: ModelSpec, loaded: LoadedModel) -> Value {
     let (inputs, outputs) = if spec.backend == Backend::Tf {
         (spec.inputs.clone(), spec.outputs.clone())
     } else {

@@ -96,10 +96,10 @@ fn submit_compile(ctx: &mut Ctx, key: Vec<u8>, spec: ScriptSpec) {
     block_on_host_job(ctx, move |reply| HostJob::CompileScript {
         spec,
         done: Box::new(move |spec, result| {
-            reply(match result {
-                Ok(handle) => store_loaded_value(&server, &key, Value::Script(Arc::new(Script::new(spec, handle)))),
-                Err(msg) => error_reply(&msg),
-            })
+            match result {
+                Ok(handle) => store_loaded_value(&server, &key, Value::Script(Arc::new(Script::new(spec, handle))), reply),
+                Err(msg) => reply(error_reply(&msg)),
+            }
         }),
     });
 }

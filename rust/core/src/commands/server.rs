@@ -316,6 +316,9 @@ pub fn command(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 /// redis-server started without cluster support answers (clients probe with CLUSTER INFO).
 pub fn cluster(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     const DISABLED: &str = "This instance has cluster support disabled";
+    if let Some(store) = ctx.server.store.get().cloned() {
+        return cluster_in_store_mode(ctx, args, &store);
+    }
     if ctx.spec.name != "cluster" {
         return Err(CmdError::err(DISABLED));
     }
@@ -336,6 +339,41 @@ pub fn cluster(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         return Err(CmdError::err(format!("wrong number of arguments for 'cluster|{}' command", name.to_lowercase())));
     }
     Err(CmdError::err(DISABLED))
+}
+
+/// Store mode: the node answers as a Redis Cluster node would, with the map of the nodes in
+/// front of the store (store::node); slot administration belongs to the store's own cluster.
+fn cluster_in_store_mode(ctx: &mut Ctx, args: &mut Args, store: &std::sync::Arc<crate::store::Store>) -> CmdResult {
+    use crate::store::node;
+    if ctx.spec.name != "cluster" {
+        ctx.out.ok(); // READONLY, READWRITE, ASKING: any node serves any key
+        return Ok(());
+    }
+    let sub = args.get(1).to_ascii_uppercase();
+    let argc = args.len();
+    match (sub.as_slice(), argc) {
+        (b"SLOTS", 2) => node::reply_slots(store, ctx.out),
+        (b"SHARDS", 2) => node::reply_shards(store, ctx.out),
+        (b"NODES", 2) => ctx.out.verbatim(&node::nodes_text(store, &ctx.server.run_id)),
+        (b"INFO", 2) => ctx.out.verbatim(&node::info_text(store)),
+        (b"MYID", 2) => ctx.out.bulk(ctx.server.run_id.as_bytes()),
+        (b"MYSHARDID", 2) => ctx.out.bulk(ctx.server.run_id.as_bytes()),
+        (b"KEYSLOT", 3) => ctx.out.int(crate::store::slot::key_slot(args.get(2)) as i64),
+        (b"HELP", 2) => {
+            let lines = ["CLUSTER SLOTS | SHARDS | NODES | INFO | MYID | KEYSLOT <key>", "(store mode: the store's own cluster manages slots)"];
+            ctx.out.array(lines.len());
+            for l in lines {
+                ctx.out.simple(l);
+            }
+        }
+        _ => {
+            return Err(CmdError::err(format!(
+                "CLUSTER {} is not available in store mode: the store's own cluster manages its slots",
+                lossy(&sub)
+            )))
+        }
+    }
+    Ok(())
 }
 
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CmdError {
@@ -534,6 +572,13 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
                         }
                     }));
                 }
+                Some(name @ ("store-wait-replicas" | "store-wait-timeout")) => {
+                    if let Some(store) = ctx.server.store.get() {
+                        let v: u64 = ctx.server.config.read().get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+                        let target = if name == "store-wait-replicas" { &store.wait_replicas } else { &store.wait_timeout_ms };
+                        target.store(v, Relaxed);
+                    }
+                }
                 Some("appendfsync") => {
                     let p = ctx.server.config.read().get("appendfsync").unwrap_or("everysec").to_string();
                     crate::persist::set_fsync_policy(ctx.server, &p);
@@ -647,7 +692,8 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
             drop(cfg);
             t += &ai_section(s);
         }
-        "cluster" => t += "# Cluster\r\ncluster_enabled:0\r\n",
+        "cluster" => t += &format!("# Cluster\r\ncluster_enabled:{}\r\n", s.store.get().is_some() as u8),
+        "store" => t += &s.store.get()?.info(),
         "errorstats" => t += "# Errorstats\r\n",
         "keyspace" => {
             t += "# Keyspace\r\n";
@@ -695,8 +741,10 @@ const DEFAULT_SECTIONS: &[&str] =
 pub fn info(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let mut names: Vec<String> = Vec::new();
     let extra: Vec<String> = ctx.server.extra_info.read().keys().cloned().collect();
+    let store = if ctx.server.store.get().is_some() { vec!["store".to_string()] } else { Vec::new() };
     if args.len() == 1 {
         names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+        names.extend(store.iter().cloned());
         names.extend(extra.iter().cloned());
     }
     for i in 1..args.len() {
@@ -704,6 +752,7 @@ pub fn info(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         match s.as_str() {
             "all" | "everything" | "default" => {
                 names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                names.extend(store.iter().cloned());
                 names.extend(extra.iter().cloned());
             }
             _ => names.push(s),

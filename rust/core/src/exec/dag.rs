@@ -251,6 +251,12 @@ impl DagRun {
             self.server.exec.completions.push(self.client, b"+TIMEDOUT\r\n".to_vec());
             return;
         }
+        if let (Some(store), false) = (self.server.store.get(), st.failed || st.plan.persist.is_empty()) {
+            // store mode: the PERSIST tensors go to the store; the reply follows its acknowledgement
+            let tensors = st.plan.persist.iter().filter_map(|(k, s)| st.plan.slots[*s].clone().map(|t| (k.clone(), t))).collect();
+            let statuses = st.status.iter().map(|s| if let Status::Done(b) = s { b.clone() } else { b"+NA\r\n".to_vec() }).collect();
+            return crate::store::ai::commit_dag(&self.server, store, self.client, tensors, statuses, self.resp3);
+        }
         let mut extra_error: Option<String> = None;
         if !st.failed && !st.plan.persist.is_empty() {
             let mut ks = self.server.ks.lock();

@@ -196,6 +196,10 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), &'static str> {
 
 /// Save rules (`save <seconds> <changes> ...`): starts a BGSAVE when one is due.
 pub fn cron(server: &Arc<Server>) {
+    if let Some(store) = server.store.get() {
+        // store mode: persistence is the store's; the node beats and syncs shared settings
+        return crate::store::node::tick(server, store);
+    }
     if server.persist.bgsave_running.load(Relaxed) {
         return;
     }

@@ -1,0 +1,432 @@
+//! AI commands in store mode. Every key a command reads is fetched from the store in one round
+//! trip (pipelined over the shards that hold them); a model or script comes from this node's
+//! compiled cache when the id stored with it is the one the node compiled, and is fetched whole
+//! and loaded otherwise. The command's own handler then runs on an overlay keyspace holding just
+//! those keys, and what it wrote (and what its run produced) is written back to the store before
+//! the client gets its reply: a reply always follows the store's acknowledgement.
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::conn::{LinkError, Part, ReplyFn, Request};
+use super::frame::{bulk_payload, error_text};
+use super::layout::{self, DecodeError, Decoded, Kind, HEADER_LEN};
+use super::route::error_line;
+use super::Store;
+use crate::ai::{Model, ModelSpec, Script};
+use crate::commands::ai_keys::{ai_keys, KeyUse};
+use crate::commands::{lookup, ClientState, CommandSpec};
+use crate::error::CmdError;
+use crate::exec::{HostJob, LoadedModel};
+use crate::keyspace::{Keyspace, Value};
+use crate::persist::codec::snapshot_clone;
+use crate::resp::{Arg, Args, Out, Reply};
+use crate::server::Server;
+use crate::session::{run_handler, Ran};
+use crate::tensor::Tensor;
+
+/// A client waiting for the keys of its AI command (kept in its ClientState).
+pub struct Wait {
+    argv: Vec<Vec<u8>>,
+    fetched: Arc<Mutex<Option<Result<Vec<(Vec<u8>, Value)>, String>>>>,
+}
+
+/// What one key turned out to be.
+enum Found {
+    Missing,
+    /// Not a value of ours: a plain string, or another type (WRONGTYPE for AI commands).
+    Plain,
+    Value(Value),
+    /// A model or script that must be loaded (not compiled here yet, or changed since).
+    Load(Kind, Vec<u8>),
+}
+
+/// Starts an AI command: fetches its keys, or runs it at once when it reads none.
+pub fn start(server: &Arc<Server>, store: &Arc<Store>, client: &mut ClientState, out: &mut Out, spec: &'static CommandSpec, args: &mut Args) -> Result<Ran, CmdError> {
+    let keys: Vec<(Vec<u8>, KeyUse)> = ai_keys(spec.name, args).into_iter().filter(|(_, u)| *u != KeyUse::Store && *u != KeyUse::ScriptKey).collect();
+    if keys.is_empty() {
+        return run_on(server, store, client, out, spec, args, Keyspace::new(), &[]);
+    }
+    let slot = Arc::new(Mutex::new(None));
+    client.store_wait = Some(Wait { argv: args.to_vecs(), fetched: slot.clone() });
+    let id = client.info.id;
+    let server2 = server.clone();
+    fetch(server, store, keys, Box::new(move |result| {
+        *slot.lock() = Some(result);
+        // an empty completion: the session picks up what was fetched (see `resume`)
+        server2.exec.completions.push(id, Vec::new());
+    }));
+    Ok((true, None))
+}
+
+/// The keys of a waiting command arrived: runs it on them.
+pub fn resume(server: &Arc<Server>, store: &Arc<Store>, client: &mut ClientState, out: &mut Out) -> Ran {
+    let Some(wait) = client.store_wait.take() else { return (false, None) };
+    let fetched = wait.fetched.lock().take();
+    let entries = match fetched {
+        Some(Ok(e)) => e,
+        Some(Err(msg)) => {
+            out.error(&msg);
+            server.stats.error_replies.fetch_add(1, Relaxed);
+            return (false, None);
+        }
+        None => return (false, None),
+    };
+    let mut items: Vec<Arg> = wait.argv.into_iter().map(Arg::Inline).collect();
+    let mut args = Args::new(&[], &mut items);
+    let Some(spec) = lookup(args.get(0)) else { return (false, None) };
+    let mut overlay = Keyspace::new();
+    let present: Vec<Vec<u8>> = entries.iter().map(|(k, _)| k.clone()).collect();
+    for (k, v) in entries {
+        overlay.insert(&k, v);
+    }
+    match run_on(server, store, client, out, spec, &mut args, overlay, &present) {
+        Ok(ran) => ran,
+        Err(e) => {
+            server.stats.error_replies.fetch_add(1, Relaxed);
+            out.error(&e.0);
+            (false, None)
+        }
+    }
+}
+
+/// Runs the handler on `overlay`; then writes back what it changed (TENSORSET, MODELDEL, ...),
+/// holding the reply until the store took it.
+#[allow(clippy::too_many_arguments)]
+fn run_on(server: &Arc<Server>, store: &Arc<Store>, client: &mut ClientState, out: &mut Out, spec: &'static CommandSpec, args: &mut Args, mut overlay: Keyspace, present: &[Vec<u8>]) -> Result<Ran, CmdError> {
+    let before = overlay.changes;
+    let mark = out.len();
+    let handled = run_handler(server, client, out, spec, args, &mut overlay, false)?;
+    if handled.blocked || overlay.changes == before {
+        return Ok(handled.start(server));
+    }
+    // what the handler wrote: the keys it stores or deletes, as they are now in the overlay
+    let mut writes: Vec<(Vec<u8>, Option<Value>)> = Vec::new();
+    for (k, u) in ai_keys(spec.name, args) {
+        if matches!(u, KeyUse::Store | KeyUse::Whole) && !writes.iter().any(|(w, _)| *w == k) {
+            match overlay.peek(&k, 0) {
+                Some(v) => writes.push((k, Some(snapshot_clone(v)))),
+                None if present.contains(&k) => writes.push((k, None)),
+                None => {}
+            }
+        }
+    }
+    let reply = out.to_vec()[mark..].to_vec();
+    out.truncate(mark);
+    let id = client.info.id;
+    let server2 = server.clone();
+    commit(store, writes, Box::new(move |r| {
+        server2.exec.completions.push(id, match r {
+            Ok(()) => reply,
+            Err(line) => error_line(&line),
+        });
+    }));
+    Ok((true, None))
+}
+
+/// Fetches `keys` and gives what they hold (absent keys are left out), or the error to reply.
+pub fn fetch(server: &Arc<Server>, store: &Arc<Store>, keys: Vec<(Vec<u8>, KeyUse)>, done: Box<dyn FnOnce(Result<Vec<(Vec<u8>, Value)>, String>) + Send>) {
+    // one request per key: the whole value where the command reads it, else its header
+    let mut plan: Vec<(Vec<u8>, KeyUse)> = Vec::new();
+    for (k, u) in keys {
+        match plan.iter_mut().find(|(p, _)| *p == k) {
+            Some(p) if matches!(u, KeyUse::Tensor | KeyUse::Whole) => p.1 = u,
+            Some(_) => {}
+            None => plan.push((k, u)),
+        }
+    }
+    let n = plan.len();
+    let results: Arc<Mutex<Vec<Option<Result<Found, String>>>>> = Arc::new(Mutex::new((0..n).map(|_| None).collect()));
+    let left = Arc::new(AtomicUsize::new(n));
+    let plan = Arc::new(plan);
+    let done = Arc::new(Mutex::new(Some(done)));
+    for i in 0..n {
+        let (key, u) = plan[i].clone();
+        let whole = matches!(u, KeyUse::Tensor | KeyUse::Whole);
+        let req = if whole {
+            Request::command(&[b"GET".as_slice(), &key])
+        } else {
+            Request::command(&[b"GETRANGE".as_slice(), &key, b"0", (HEADER_LEN - 1).to_string().as_bytes()])
+        };
+        let (results, left, plan, done, store2, server2) = (results.clone(), left.clone(), plan.clone(), done.clone(), store.clone(), server.clone());
+        let route = key.clone();
+        store.client.send(Some(&route), req, false, Box::new(move |r: Result<&[u8], LinkError>| {
+            let found = read_found(&store2, &key, u, whole, r);
+            results.lock()[i] = Some(found);
+            if left.fetch_sub(1, Relaxed) == 1 {
+                let all: Vec<Result<Found, String>> = results.lock().drain(..).map(|r| r.unwrap_or_else(|| Err("ERR no reply from the store".into()))).collect();
+                if let Some(done) = done.lock().take() {
+                    settle(&server2, &store2, &plan, all, done);
+                }
+            }
+        }));
+    }
+}
+
+/// Reads one fetched key: a value, its header checked against the compiled cache, or an error.
+fn read_found(store: &Store, key: &[u8], u: KeyUse, whole: bool, r: Result<&[u8], LinkError>) -> Result<Found, String> {
+    let bytes = r.map_err(|e| e.reply_line())?;
+    if let Some(e) = error_text(bytes) {
+        return if e.starts_with("WRONGTYPE") { Ok(Found::Plain) } else { Err(e.to_string()) };
+    }
+    let Some(payload) = bulk_payload(bytes) else { return Ok(Found::Missing) };
+    if payload.is_empty() && !whole {
+        return Ok(Found::Missing); // GETRANGE of a missing key
+    }
+    if !layout::is_ours(payload) {
+        return Ok(Found::Plain);
+    }
+    let damaged = |why: String| format!("ERR the store's value at '{}' cannot be read: {why}", String::from_utf8_lossy(key));
+    let header = layout::header(payload).ok_or_else(|| damaged("unknown store layout version".into()))?;
+    if header.kind != Kind::Tensor {
+        if let Some((id, v)) = store.compiled.lock().get(key) {
+            if *id == header.id {
+                store.client.stats.cache_hits.fetch_add(1, Relaxed);
+                return Ok(Found::Value(snapshot_clone(v)));
+            }
+        }
+    }
+    if !whole {
+        return Ok(match (u, header.kind) {
+            (KeyUse::RunModel, Kind::Model) | (KeyUse::RunScript, Kind::Script) => {
+                store.client.stats.cache_misses.fetch_add(1, Relaxed);
+                Found::Load(header.kind, key.to_vec())
+            }
+            // an output key holding a tensor: the run may replace it, as if it were free
+            (_, Kind::Tensor) => Found::Missing,
+            _ => Found::Plain,
+        });
+    }
+    match layout::decode(payload) {
+        Ok((_, Decoded::Tensor(t))) => Ok(Found::Value(Value::Tensor(t))),
+        // read for MODELGET, SCRIPTGET, MODELDEL, AI.INFO: described, not run
+        Ok((_, Decoded::Model(spec))) => Ok(Found::Value(spec_only_model(spec))),
+        Ok((_, Decoded::Script(spec))) => Ok(Found::Value(Value::Script(Arc::new(Script::new(spec, Arc::new(())))))),
+        Err(DecodeError::NotOurs) => Ok(Found::Plain),
+        Err(DecodeError::Damaged(why)) => Err(damaged(why)),
+    }
+}
+
+fn spec_only_model(spec: ModelSpec) -> Value {
+    let (i, o) = (spec.inputs.clone(), spec.outputs.clone());
+    Value::Model(Arc::new(Model::new(spec, i, o, Arc::new(()))))
+}
+
+/// Loads what must be loaded (whole value, then the host's loader), caches it, and hands the
+/// overlay's entries to `done`.
+fn settle(server: &Arc<Server>, store: &Arc<Store>, plan: &[(Vec<u8>, KeyUse)], all: Vec<Result<Found, String>>, done: Box<dyn FnOnce(Result<Vec<(Vec<u8>, Value)>, String>) + Send>) {
+    let mut entries = Vec::new();
+    let mut loads = Vec::new();
+    for ((key, _), f) in plan.iter().zip(all) {
+        match f {
+            Err(e) => return done(Err(e)),
+            Ok(Found::Missing) => {}
+            Ok(Found::Plain) => entries.push((key.clone(), Value::string(Vec::new()))),
+            Ok(Found::Value(v)) => entries.push((key.clone(), v)),
+            Ok(Found::Load(kind, k)) => loads.push((kind, k)),
+        }
+    }
+    if loads.is_empty() {
+        return done(Ok(entries));
+    }
+    let total = loads.len();
+    let state = Arc::new(Mutex::new((entries, Some(done), total, None::<String>)));
+    for (kind, key) in loads {
+        let state = state.clone();
+        load_into_cache(server, store, key.clone(), kind, Box::new(move |r: Result<Value, String>| {
+            let mut st = state.lock();
+            match r {
+                Ok(v) => st.0.push((key, v)),
+                Err(e) => {
+                    if st.3.is_none() {
+                        st.3 = Some(e);
+                    }
+                }
+            }
+            st.2 -= 1;
+            if st.2 == 0 {
+                let entries = std::mem::take(&mut st.0);
+                let err = st.3.take();
+                if let Some(done) = st.1.take() {
+                    drop(st);
+                    done(match err {
+                        Some(e) => Err(e),
+                        None => Ok(entries),
+                    });
+                }
+            }
+        }));
+    }
+}
+
+/// Fetches a model or script whole, has the host load it, and caches it under its value id.
+fn load_into_cache(server: &Arc<Server>, store: &Arc<Store>, key: Vec<u8>, kind: Kind, done: Box<dyn FnOnce(Result<Value, String>) + Send>) {
+    let (store2, server2) = (store.clone(), server.clone());
+    let k = key.clone();
+    store.client.send(Some(&key), Request::command(&[b"GET".as_slice(), &key]), false, Box::new(move |r: Result<&[u8], LinkError>| {
+        let bytes = match r {
+            Ok(b) => b,
+            Err(e) => return done(Err(e.reply_line())),
+        };
+        let Some(payload) = bulk_payload(bytes) else {
+            // gone since its header was read: as if it had been missing
+            return done(Err(match kind {
+                Kind::Script => "ERR script key is empty".into(),
+                _ => "ERR model key is empty".into(),
+            }));
+        };
+        let (header, decoded) = match layout::decode(payload) {
+            Ok(d) => d,
+            Err(_) => return done(Err("WRONGTYPE Operation against a key holding the wrong kind of value".into())),
+        };
+        let host = match decoded {
+            Decoded::Model(spec) => {
+                let store3 = store2.clone();
+                HostJob::LoadModel {
+                    spec,
+                    done: Box::new(move |spec, result: Result<LoadedModel, String>| match result {
+                        Ok(loaded) => {
+                            let v = crate::commands::model::model_value(spec, loaded);
+                            store3.compiled.lock().insert(k, (header.id, snapshot_clone(&v)));
+                            done(Ok(v))
+                        }
+                        Err(msg) => done(Err(msg)),
+                    }),
+                }
+            }
+            Decoded::Script(spec) => {
+                let store3 = store2.clone();
+                HostJob::CompileScript {
+                    spec,
+                    done: Box::new(move |spec, result| match result {
+                        Ok(handle) => {
+                            let v = Value::Script(Arc::new(Script::new(spec, handle)));
+                            store3.compiled.lock().insert(k, (header.id, snapshot_clone(&v)));
+                            done(Ok(v))
+                        }
+                        Err(msg) => done(Err(msg)),
+                    }),
+                }
+            }
+            Decoded::Tensor(_) => return done(Err("WRONGTYPE Operation against a key holding the wrong kind of value".into())),
+        };
+        server2.exec.host.push(host);
+    }));
+}
+
+/// Sets a value only if the key is free or holds a value of the same kind (our layout, same
+/// kind byte), atomically: `KEYS[1]`, `ARGV[1]` magic, `ARGV[2]` kind, `ARGV[3]` the value.
+const SET_SAME_KIND: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
+    if t ~= 'none' then \
+      local h = '' \
+      if t == 'string' then h = redis.call('GETRANGE', KEYS[1], 0, 5) end \
+      if string.sub(h, 1, 4) ~= ARGV[1] or string.byte(h, 6) ~= tonumber(ARGV[2]) then \
+        return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value') \
+      end \
+    end \
+    return redis.call('SET', KEYS[1], ARGV[3])";
+
+/// Writes values (None: delete) to the store; `done` gets Ok once every write was acknowledged,
+/// or the first error line. Models and scripts written are cached under their new ids.
+pub fn commit(store: &Arc<Store>, writes: Vec<(Vec<u8>, Option<Value>)>, done: Box<dyn FnOnce(Result<(), String>) + Send>) {
+    if writes.is_empty() {
+        return done(Ok(()));
+    }
+    let left = Arc::new(AtomicUsize::new(writes.len()));
+    let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let done = Arc::new(Mutex::new(Some(done)));
+    for (key, value) in writes {
+        let (left, first_error, done) = (left.clone(), first_error.clone(), done.clone());
+        let mut req = Request::default();
+        let mut cache = None;
+        match &value {
+            None => {
+                store.forget(&key);
+                req.push_command(&[b"DEL".as_slice(), &key]);
+            }
+            Some(v) => {
+                let id = store.ids.next();
+                let kind = match v {
+                    Value::Model(_) => Kind::Model,
+                    Value::Script(_) => Kind::Script,
+                    _ => Kind::Tensor,
+                };
+                if kind != Kind::Tensor {
+                    cache = Some((id, snapshot_clone(v)));
+                }
+                let parts: Vec<Part> = layout::encode(v, id);
+                let kind_arg = (kind as u8).to_string();
+                req.push_command_with_tail(&[b"EVAL".as_slice(), SET_SAME_KIND.as_bytes(), b"1", &key, &layout::MAGIC, kind_arg.as_bytes()], parts);
+            }
+        }
+        let store2 = store.clone();
+        let k = key.clone();
+        let on_reply: ReplyFn = Box::new(move |r: Result<&[u8], LinkError>| {
+            let err = match r {
+                Err(e) => Some(e.reply_line()),
+                Ok(b) => error_text(b).map(str::to_string),
+            };
+            match (&err, cache) {
+                (None, Some(c)) => {
+                    store2.compiled.lock().insert(k, c);
+                }
+                (Some(_), _) => store2.forget(&k),
+                _ => {}
+            }
+            if let Some(e) = err {
+                first_error.lock().get_or_insert(e);
+            }
+            if left.fetch_sub(1, Relaxed) == 1 {
+                let e = first_error.lock().take();
+                if let Some(done) = done.lock().take() {
+                    done(match e {
+                        None => Ok(()),
+                        Some(line) => Err(line),
+                    });
+                }
+            }
+        });
+        store.send_write(Some(&key), req, false, on_reply);
+    }
+}
+
+/// Writes a run's output tensors (or a DAG's PERSIST) and then gives `client` `reply`.
+pub fn commit_tensors(server: &Arc<Server>, store: &Arc<Store>, client: u64, tensors: Vec<(Vec<u8>, Tensor)>, reply: Vec<u8>) {
+    let server = server.clone();
+    let writes = tensors.into_iter().map(|(k, t)| (k, Some(Value::Tensor(t)))).collect();
+    commit(store, writes, Box::new(move |r| {
+        server.exec.completions.push(client, match r {
+            Ok(()) => reply,
+            Err(line) => error_line(&line),
+        });
+    }));
+}
+
+/// A DAG's PERSIST tensors: written, then the DAG's reply (its op replies, plus the write's error
+/// as a last element if the store refused one, as the embedded keyspace answers a clash).
+pub fn commit_dag(server: &Arc<Server>, store: &Arc<Store>, client: u64, tensors: Vec<(Vec<u8>, Tensor)>, statuses: Vec<Vec<u8>>, resp3: bool) {
+    let server = server.clone();
+    let writes = tensors.into_iter().map(|(k, t)| (k, Some(Value::Tensor(t)))).collect();
+    commit(store, writes, Box::new(move |r| {
+        let mut out = Out::new(resp3);
+        out.array(statuses.len() + r.is_err() as usize);
+        for s in &statuses {
+            out.raw(s);
+        }
+        if let Err(line) = r {
+            out.error(&line);
+        }
+        server.exec.completions.push(client, out.to_vec());
+    }));
+}
+
+/// A model or script just loaded for MODELSTORE/SCRIPTSTORE: written to the store, then `+OK`.
+pub fn commit_loaded(store: &Arc<Store>, key: Vec<u8>, value: Value, reply: Box<dyn FnOnce(Vec<u8>) + Send>) {
+    commit(store, vec![(key, Some(value))], Box::new(move |r| {
+        reply(match r {
+            Ok(()) => b"+OK\r\n".to_vec(),
+            Err(line) => error_line(&line),
+        })
+    }));
+}
