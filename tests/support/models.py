@@ -56,6 +56,20 @@ def onnx_two_in_two_out() -> bytes:
 
 
 @lru_cache
+def onnx_scale(factor: float) -> bytes:
+    """x: float[N] -> y = x * factor (models that differ only in what they compute)."""
+    from onnx import TensorProto, helper
+
+    vi = helper.make_tensor_value_info
+    return _onnx_model(
+        [helper.make_node("Mul", ["x", "f"], ["y"])],
+        [vi("x", TensorProto.FLOAT, ["N"])],
+        [vi("y", TensorProto.FLOAT, ["N"])],
+        [helper.make_tensor("f", TensorProto.FLOAT, [1], [factor])],
+    )
+
+
+@lru_cache
 def onnx_batch_reporter() -> bytes:
     """x: float[N,2] -> n: float[N,1], every element = N (the batch size the model saw)."""
     from onnx import TensorProto, helper

@@ -220,7 +220,16 @@ pub fn shutdown(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 // ---------------------------------------------------------------- COMMAND
 
 fn flag_names(c: &CommandSpec) -> Vec<&'static str> {
-    flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| *n).collect()
+    let mut names: Vec<&'static str> = flags::NAMES.iter().filter(|(f, _)| c.flags & f != 0).map(|(_, n)| *n).collect();
+    if has_movable_keys(c) {
+        names.push("movablekeys");
+    }
+    names
+}
+
+/// DAGs name their keys in LOAD/PERSIST and their ops: clients ask COMMAND GETKEYS for them.
+fn has_movable_keys(c: &CommandSpec) -> bool {
+    c.group == "ai" && c.name.starts_with("ai.dag")
 }
 
 fn reply_command_info(out: &mut dyn Reply, c: &CommandSpec) {
@@ -298,13 +307,29 @@ pub fn command(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         if !spec.arity_ok(argc) {
             return Err(CmdError::err("Invalid number of arguments specified for command"));
         }
-        let keys = spec.key_positions(argc);
+        let keys: Vec<Vec<u8>> = if has_movable_keys(spec) {
+            let cmd = args.sub(2, args.len());
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            for (k, _) in crate::commands::ai_keys::ai_keys(spec.name, &cmd) {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+            // store mode: any node serves keys of any shard, so one key is enough to route by
+            // (a cluster client would refuse a DAG whose keys hash to several slots)
+            if ctx.server.store.get().is_some() {
+                keys.truncate(1);
+            }
+            keys
+        } else {
+            spec.key_positions(argc).into_iter().map(|k| args.get(k + 2).to_vec()).collect()
+        };
         if keys.is_empty() {
             return Err(CmdError::err("The command has no key arguments"));
         }
         out.array(keys.len());
         for k in keys {
-            out.bulk(args.get(k + 2));
+            out.bulk(&k);
         }
     } else {
         return Err(unknown_subcommand(sub, "COMMAND"));

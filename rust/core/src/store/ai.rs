@@ -4,13 +4,14 @@
 //! and loaded otherwise. The command's own handler then runs on an overlay keyspace holding just
 //! those keys, and what it wrote (and what its run produced) is written back to the store before
 //! the client gets its reply: a reply always follows the store's acknowledgement.
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::conn::{LinkError, Part, ReplyFn, Request};
 use super::frame::{bulk_payload, error_text};
+use super::join::Join;
 use super::layout::{self, DecodeError, Decoded, Kind, HEADER_LEN};
 use super::route::error_line;
 use super::Store;
@@ -26,10 +27,14 @@ use crate::server::Server;
 use crate::session::{run_handler, Ran};
 use crate::tensor::Tensor;
 
+/// What a fetch gives: the keys that hold values, with them (or the error line to reply).
+pub type Fetched = Result<Vec<(Vec<u8>, Value)>, String>;
+type FetchDone = Box<dyn FnOnce(Fetched) + Send>;
+
 /// A client waiting for the keys of its AI command (kept in its ClientState).
 pub struct Wait {
     argv: Vec<Vec<u8>>,
-    fetched: Arc<Mutex<Option<Result<Vec<(Vec<u8>, Value)>, String>>>>,
+    fetched: Arc<Mutex<Option<Fetched>>>,
 }
 
 /// What one key turned out to be.
@@ -126,7 +131,7 @@ fn run_on(server: &Arc<Server>, store: &Arc<Store>, client: &mut ClientState, ou
 }
 
 /// Fetches `keys` and gives what they hold (absent keys are left out), or the error to reply.
-pub fn fetch(server: &Arc<Server>, store: &Arc<Store>, keys: Vec<(Vec<u8>, KeyUse)>, done: Box<dyn FnOnce(Result<Vec<(Vec<u8>, Value)>, String>) + Send>) {
+pub fn fetch(server: &Arc<Server>, store: &Arc<Store>, keys: Vec<(Vec<u8>, KeyUse)>, done: FetchDone) {
     // one request per key: the whole value where the command reads it, else its header
     let mut plan: Vec<(Vec<u8>, KeyUse)> = Vec::new();
     for (k, u) in keys {
@@ -136,30 +141,20 @@ pub fn fetch(server: &Arc<Server>, store: &Arc<Store>, keys: Vec<(Vec<u8>, KeyUs
             None => plan.push((k, u)),
         }
     }
-    let n = plan.len();
-    let results: Arc<Mutex<Vec<Option<Result<Found, String>>>>> = Arc::new(Mutex::new((0..n).map(|_| None).collect()));
-    let left = Arc::new(AtomicUsize::new(n));
     let plan = Arc::new(plan);
-    let done = Arc::new(Mutex::new(Some(done)));
-    for i in 0..n {
-        let (key, u) = plan[i].clone();
+    let (server2, store2, plan2) = (server.clone(), store.clone(), plan.clone());
+    let join: Join<Result<Found, String>> = Join::new(plan.len(), Box::new(move |all| settle(&server2, &store2, &plan2, all, done)));
+    for (i, (key, u)) in plan.iter().cloned().enumerate() {
         let whole = matches!(u, KeyUse::Tensor | KeyUse::Whole);
         let req = if whole {
             Request::command(&[b"GET".as_slice(), &key])
         } else {
             Request::command(&[b"GETRANGE".as_slice(), &key, b"0", (HEADER_LEN - 1).to_string().as_bytes()])
         };
-        let (results, left, plan, done, store2, server2) = (results.clone(), left.clone(), plan.clone(), done.clone(), store.clone(), server.clone());
+        let (j, store2) = (join.clone(), store.clone());
         let route = key.clone();
         store.client.send(Some(&route), req, false, Box::new(move |r: Result<&[u8], LinkError>| {
-            let found = read_found(&store2, &key, u, whole, r);
-            results.lock()[i] = Some(found);
-            if left.fetch_sub(1, Relaxed) == 1 {
-                let all: Vec<Result<Found, String>> = results.lock().drain(..).map(|r| r.unwrap_or_else(|| Err("ERR no reply from the store".into()))).collect();
-                if let Some(done) = done.lock().take() {
-                    settle(&server2, &store2, &plan, all, done);
-                }
-            }
+            j.put(i, read_found(&store2, &key, u, whole, r));
         }));
     }
 }
@@ -215,7 +210,7 @@ fn spec_only_model(spec: ModelSpec) -> Value {
 
 /// Loads what must be loaded (whole value, then the host's loader), caches it, and hands the
 /// overlay's entries to `done`.
-fn settle(server: &Arc<Server>, store: &Arc<Store>, plan: &[(Vec<u8>, KeyUse)], all: Vec<Result<Found, String>>, done: Box<dyn FnOnce(Result<Vec<(Vec<u8>, Value)>, String>) + Send>) {
+fn settle(server: &Arc<Server>, store: &Arc<Store>, plan: &[(Vec<u8>, KeyUse)], all: Vec<Result<Found, String>>, done: FetchDone) {
     let mut entries = Vec::new();
     let mut loads = Vec::new();
     for ((key, _), f) in plan.iter().zip(all) {
@@ -227,36 +222,19 @@ fn settle(server: &Arc<Server>, store: &Arc<Store>, plan: &[(Vec<u8>, KeyUse)], 
             Ok(Found::Load(kind, k)) => loads.push((kind, k)),
         }
     }
-    if loads.is_empty() {
-        return done(Ok(entries));
-    }
-    let total = loads.len();
-    let state = Arc::new(Mutex::new((entries, Some(done), total, None::<String>)));
-    for (kind, key) in loads {
-        let state = state.clone();
-        load_into_cache(server, store, key.clone(), kind, Box::new(move |r: Result<Value, String>| {
-            let mut st = state.lock();
+    let join: Join<Result<(Vec<u8>, Value), String>> = Join::new(loads.len(), Box::new(move |loaded| {
+        for r in loaded {
             match r {
-                Ok(v) => st.0.push((key, v)),
-                Err(e) => {
-                    if st.3.is_none() {
-                        st.3 = Some(e);
-                    }
-                }
+                Ok(entry) => entries.push(entry),
+                Err(e) => return done(Err(e)),
             }
-            st.2 -= 1;
-            if st.2 == 0 {
-                let entries = std::mem::take(&mut st.0);
-                let err = st.3.take();
-                if let Some(done) = st.1.take() {
-                    drop(st);
-                    done(match err {
-                        Some(e) => Err(e),
-                        None => Ok(entries),
-                    });
-                }
-            }
-        }));
+        }
+        done(Ok(entries))
+    }));
+    for (i, (kind, key)) in loads.into_iter().enumerate() {
+        let j = join.clone();
+        let k = key.clone();
+        load_into_cache(server, store, key, kind, Box::new(move |r: Result<Value, String>| j.put(i, r.map(|v| (k, v)))));
     }
 }
 
@@ -330,14 +308,13 @@ const SET_SAME_KIND: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
 /// Writes values (None: delete) to the store; `done` gets Ok once every write was acknowledged,
 /// or the first error line. Models and scripts written are cached under their new ids.
 pub fn commit(store: &Arc<Store>, writes: Vec<(Vec<u8>, Option<Value>)>, done: Box<dyn FnOnce(Result<(), String>) + Send>) {
-    if writes.is_empty() {
-        return done(Ok(()));
-    }
-    let left = Arc::new(AtomicUsize::new(writes.len()));
-    let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let done = Arc::new(Mutex::new(Some(done)));
-    for (key, value) in writes {
-        let (left, first_error, done) = (left.clone(), first_error.clone(), done.clone());
+    let join: Join<Option<String>> = Join::new(writes.len(), Box::new(move |errors| {
+        done(match errors.into_iter().flatten().next() {
+            None => Ok(()),
+            Some(line) => Err(line),
+        })
+    }));
+    for (i, (key, value)) in writes.into_iter().enumerate() {
         let mut req = Request::default();
         let mut cache = None;
         match &value {
@@ -360,8 +337,7 @@ pub fn commit(store: &Arc<Store>, writes: Vec<(Vec<u8>, Option<Value>)>, done: B
                 req.push_command_with_tail(&[b"EVAL".as_slice(), SET_SAME_KIND.as_bytes(), b"1", &key, &layout::MAGIC, kind_arg.as_bytes()], parts);
             }
         }
-        let store2 = store.clone();
-        let k = key.clone();
+        let (store2, j, k) = (store.clone(), join.clone(), key.clone());
         let on_reply: ReplyFn = Box::new(move |r: Result<&[u8], LinkError>| {
             let err = match r {
                 Err(e) => Some(e.reply_line()),
@@ -374,18 +350,7 @@ pub fn commit(store: &Arc<Store>, writes: Vec<(Vec<u8>, Option<Value>)>, done: B
                 (Some(_), _) => store2.forget(&k),
                 _ => {}
             }
-            if let Some(e) = err {
-                first_error.lock().get_or_insert(e);
-            }
-            if left.fetch_sub(1, Relaxed) == 1 {
-                let e = first_error.lock().take();
-                if let Some(done) = done.lock().take() {
-                    done(match e {
-                        None => Ok(()),
-                        Some(line) => Err(line),
-                    });
-                }
-            }
+            j.put(i, err);
         });
         store.send_write(Some(&key), req, false, on_reply);
     }

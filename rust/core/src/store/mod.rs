@@ -7,6 +7,7 @@ pub mod ai;
 pub mod client;
 pub mod conn;
 pub mod frame;
+pub mod join;
 pub mod layout;
 pub mod node;
 pub mod route;

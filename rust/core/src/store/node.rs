@@ -180,9 +180,12 @@ pub fn members(store: &Store) -> Vec<Member> {
     all
 }
 
+/// One shard in the map: its slot ranges and the members serving them.
+pub type MapEntry = (Vec<(u16, u16)>, Vec<Member>);
+
 /// For each store shard: its slot ranges and the members serving them, first the one that
 /// clients should route to (nodes next to the shard, else one picked round robin).
-pub fn slot_map(store: &Store) -> Vec<(Vec<(u16, u16)>, Vec<Member>)> {
+pub fn slot_map(store: &Store) -> Vec<MapEntry> {
     let topo: Topology = store.client.topology();
     let all = members(store);
     topo.shards

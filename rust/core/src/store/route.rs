@@ -2,13 +2,11 @@
 //! reply comes back as the store wrote it; commands over the whole keyspace (DBSIZE, KEYS, SCAN,
 //! FLUSHALL, ...) go to every shard and their replies are combined; MULTI ... EXEC is sent as one
 //! block. Connection and server commands stay with the node (None from `forward`).
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use super::conn::{LinkError, ReplyFn, Request};
 use super::frame::decode;
+use super::join::Join;
 use super::slot::key_slot;
 use super::Store;
 use crate::commands::{is, CommandSpec, Multi};
@@ -147,25 +145,18 @@ fn whole_keyspace(server: &Arc<Server>, store: &Arc<Store>, client: u64, resp3: 
     if name == "randomkey" || name == "lastsave" {
         targets.truncate(1);
     }
-    let n = targets.len();
-    let results: Arc<Mutex<Vec<Option<Result<Vec<u8>, LinkError>>>>> = Arc::new(Mutex::new(vec![None; n]));
-    let left = Arc::new(std::sync::atomic::AtomicUsize::new(n));
-    let name = name.to_string();
-    let server = server.clone();
-    if matches!(name.as_str(), "flushall" | "flushdb") {
+    let total_shards = shards.len();
+    let is_flush = matches!(name, "flushall" | "flushdb");
+    if is_flush {
         store.compiled.lock().clear();
     }
+    let (server2, name2) = (server.clone(), name.to_string());
+    let join: Join<Result<Vec<u8>, LinkError>> = Join::new(targets.len(), Box::new(move |all| {
+        server2.exec.completions.push(client, combine(&name2, all, resp3, scan_shard, total_shards));
+    }));
     for (i, addr) in targets.into_iter().enumerate() {
-        let (results, left, server, name) = (results.clone(), left.clone(), server.clone(), name.clone());
-        let total_shards = shards.len();
-        let is_flush = matches!(name.as_str(), "flushall" | "flushdb");
-        let cb: ReplyFn = Box::new(move |r: Result<&[u8], LinkError>| {
-            results.lock()[i] = Some(r.map(<[u8]>::to_vec));
-            if left.fetch_sub(1, Relaxed) == 1 {
-                let all: Vec<Result<Vec<u8>, LinkError>> = results.lock().drain(..).map(|r| r.unwrap_or_else(|| Err(LinkError("no reply".into())))).collect();
-                server.exec.completions.push(client, combine(&name, all, resp3, scan_shard, total_shards));
-            }
-        });
+        let j = join.clone();
+        let cb: ReplyFn = Box::new(move |r: Result<&[u8], LinkError>| j.put(i, r.map(<[u8]>::to_vec)));
         let req = Request::command(&argv);
         if is_flush {
             store.send_write_to(addr, req, resp3, cb);
