@@ -79,6 +79,9 @@ case "${1:-help}" in
         cargo test -q -p redisai_core
         log "pytest (server venv)"
         .venv/bin/python -m pytest -q tests "$@"
+        log "pytest (the suites that hold for both modes, again in store mode in front of Valkey)"
+        REDISAI_FAST_TEST_STORE=valkey .venv/bin/python -m pytest -q tests/test_tensors.py tests/test_models.py \
+            tests/test_dag.py tests/test_scripts.py tests/test_resp.py tests/test_redis_cli.py tests/test_redis_parity.py "$@"
         log "pytest (official clients venv)"
         REDISAI_FAST_BIN="$ROOT/.venv/bin/redisai-fast" REDISAI_FAST_PYTHON="$ROOT/.venv/bin/python" \
             .venv-clients/bin/python -m pytest -q tests_clients "$@"

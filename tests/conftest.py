@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,19 @@ from tests.support.server import ServerProcess
 
 @pytest.fixture(scope="session")
 def server():
-    with ServerProcess() as s:
+    """The shared server; with REDISAI_FAST_TEST_STORE=valkey|redis it runs in store mode in front
+    of a standalone store of that kind (the suites that hold for both modes run it so in CI)."""
+    kind = os.environ.get("REDISAI_FAST_TEST_STORE")
+    if not kind:
+        with ServerProcess() as s:
+            yield s
+        return
+    from tests.support.store import STORE_SERVERS, StoreNode
+
+    binary = STORE_SERVERS[kind]()
+    if binary is None:
+        pytest.fail(f"REDISAI_FAST_TEST_STORE={kind}: no such store server is installed")
+    with StoreNode(binary) as store, ServerProcess("--store", store.url) as s:
         yield s
 
 

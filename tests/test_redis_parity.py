@@ -366,6 +366,8 @@ SCENARIOS = {
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_same_replies_as_redis(name: str, server: ServerProcess, reference: int) -> None:
+    if name == "cluster-disabled" and os.environ.get("REDISAI_FAST_TEST_STORE"):
+        pytest.skip("store mode answers CLUSTER as a Cluster node does (the map of the nodes in front of the store)")
     ours, theirs = run(server.port, SCENARIOS[name]), run(reference, SCENARIOS[name])
     lines = [ln.strip() for ln in SCENARIOS[name].strip().splitlines() if ln.strip()]
     for line, a, b in zip(lines, ours, theirs):

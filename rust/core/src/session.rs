@@ -208,17 +208,28 @@ fn run_in_store_mode(server: &Arc<Server>, store: &Arc<crate::store::Store>, cli
     if spec.group == "ai" && !matches!(spec.name, "ai.config") {
         return crate::store::ai::start(server, store, client, out, spec, args).map(Some);
     }
-    if spec.name == "exec" && client.multi.is_some() {
-        let multi = client.multi.take().unwrap_or_default();
-        client.info.in_multi.store(false, Relaxed);
-        if multi.failed {
-            return Err(CmdError::line("EXECABORT Transaction discarded because of previous errors."));
-        }
-        let resp3 = client.info.resp.load(Relaxed) == 3;
-        crate::store::route::exec(server, store, client.info.id, resp3, multi).map_err(CmdError::line)?;
-        return Ok(Some((true, None)));
-    }
     let resp3 = client.info.resp.load(Relaxed) == 3;
+    match spec.name {
+        "exec" if client.multi.is_some() => {
+            let multi = client.multi.take().unwrap_or_default();
+            client.info.in_multi.store(false, Relaxed);
+            let link = client.store_link.take();
+            if multi.failed {
+                return Err(CmdError::line("EXECABORT Transaction discarded because of previous errors."));
+            }
+            crate::store::route::exec(server, store, client, resp3, multi, link.map(|(c, _)| c)).map_err(CmdError::line)?;
+            return Ok(Some((true, None)));
+        }
+        "watch" if client.multi.is_none() => {
+            crate::store::route::watch(server, store, client, resp3, args).map_err(CmdError::line)?;
+            return Ok(Some((true, None)));
+        }
+        "unwatch" | "discard" | "reset" => {
+            // the client's own store link goes, and its WATCHes with it
+            client.store_link = None;
+        }
+        _ => {}
+    }
     match forward(server, store, client.info.id, resp3, spec, args) {
         Route::Local => Ok(None),
         Route::Sent => Ok(Some((true, None))),

@@ -159,19 +159,23 @@ pub fn run_batch(py: Python<'_>, batch: Batch) {
 /// occupies a worker; queueing behind itself could never finish).
 pub fn model_execute_now(
     py: Python<'_>,
-    server: &redisai_core::server::Server,
+    server: &Arc<redisai_core::server::Server>,
     key: &[u8],
     inputs: Vec<Bound<'_, PyAny>>,
     n_outputs: usize,
 ) -> PyResult<Vec<TensorView>> {
     use redisai_core::exec::{RunOutcome, RunRequest};
     use redisai_core::keyspace::Value;
+    let found = match server.store.get() {
+        // store mode: the model from this node's cache or the store (loading it needs the GIL)
+        Some(store) => py.detach(|| redisai_core::store::ai::model_now(server, store, key)),
+        None => server.ks.lock().get(key, redisai_core::server::now_ms()).map(|v| redisai_core::persist::codec::snapshot_clone(v)).ok_or_else(|| "ERR model key is empty".to_string()),
+    };
     let model = {
-        let mut ks = server.ks.lock();
-        match ks.get(key, redisai_core::server::now_ms()) {
-            Some(Value::Model(m)) => m.clone(),
-            Some(_) => return Err(PyRuntimeError::new_err("WRONGTYPE Operation against a key holding the wrong kind of value")),
-            None => return Err(PyRuntimeError::new_err("ERR model key is empty")),
+        match found {
+            Ok(Value::Model(m)) => m,
+            Ok(_) => return Err(PyRuntimeError::new_err("WRONGTYPE Operation against a key holding the wrong kind of value")),
+            Err(e) => return Err(PyRuntimeError::new_err(e)),
         }
     };
     if inputs.len() != model.ninputs() {

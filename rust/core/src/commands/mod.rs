@@ -116,11 +116,14 @@ pub struct ClientState {
     pub close_after_reply: bool,
     /// Store mode: an AI command waiting for its keys.
     pub store_wait: Option<crate::store::ai::Wait>,
+    /// Store mode: this client's own link to the store while it WATCHes keys (a WATCH belongs to
+    /// a connection of the store), and the node it goes to.
+    pub store_link: Option<(std::sync::Arc<crate::store::conn::Conn>, Option<u16>)>,
 }
 
 impl ClientState {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> ClientState {
-        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false, store_wait: None }
+        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false, store_wait: None, store_link: None }
     }
 }
 

@@ -49,9 +49,25 @@ enum Found {
 
 /// Starts an AI command: fetches its keys, or runs it at once when it reads none.
 pub fn start(server: &Arc<Server>, store: &Arc<Store>, client: &mut ClientState, out: &mut Out, spec: &'static CommandSpec, args: &mut Args) -> Result<Ran, CmdError> {
-    let keys: Vec<(Vec<u8>, KeyUse)> = ai_keys(spec.name, args).into_iter().filter(|(_, u)| *u != KeyUse::Store && *u != KeyUse::ScriptKey).collect();
+    if matches!(spec.name, "ai._modelscan" | "ai._scriptscan") {
+        let kind = if spec.name == "ai._modelscan" { Kind::Model } else { Kind::Script };
+        scan_tagged(server, store, client.info.id, client.info.resp.load(Relaxed) == 3, kind);
+        return Ok((true, None));
+    }
+    let all = ai_keys(spec.name, args);
+    let keys: Vec<(Vec<u8>, KeyUse)> = all.iter().filter(|(_, u)| *u != KeyUse::Store && *u != KeyUse::ScriptKey).cloned().collect();
     if keys.is_empty() {
-        return run_on(server, store, client, out, spec, args, Keyspace::new(), &[]);
+        let stored = all.into_iter().find(|(_, u)| *u == KeyUse::Store).map(|(k, _)| k);
+        return match (run_on(server, store, client, out, spec, args, Keyspace::new(), &[]), stored) {
+            // TENSORSET/MODELSTORE/SCRIPTSTORE check the key's type when they write it; a command
+            // that fails before that answers WRONGTYPE first if the key holds something else, as
+            // the embedded keyspace does (a round trip on the error path only)
+            (Err(e), Some(key)) => {
+                wrongtype_or(server, store, client.info.id, key, kind_stored_by(spec.name), e.0);
+                Ok((true, None))
+            }
+            (r, _) => r,
+        };
     }
     let slot = Arc::new(Mutex::new(None));
     client.store_wait = Some(Wait { argv: args.to_vecs(), fetched: slot.clone() });
@@ -63,6 +79,164 @@ pub fn start(server: &Arc<Server>, store: &Arc<Store>, client: &mut ClientState,
         server2.exec.completions.push(id, Vec::new());
     }));
     Ok((true, None))
+}
+
+/// AI._MODELSCAN / AI._SCRIPTSCAN: every shard SCANned for strings, their first bytes read, and
+/// `[key, tag]` given for each model (or script).
+fn scan_tagged(server: &Arc<Server>, store: &Arc<Store>, client: u64, resp3: bool, kind: Kind) {
+    let shards: Vec<super::conn::Addr> = store.client.topology().shards.iter().map(|s| s.primary.clone()).collect();
+    let (server2, store2) = (server.clone(), store.clone());
+    let join: Join<Vec<Vec<u8>>> = Join::new(shards.len(), Box::new(move |per_shard| {
+        let keys: Vec<Vec<u8>> = per_shard.into_iter().flatten().collect();
+        let (server3, keys2) = (server2.clone(), keys.clone());
+        let heads: Join<Option<Vec<u8>>> = Join::new(keys.len(), Box::new(move |tags| {
+            let found: Vec<(Vec<u8>, Vec<u8>)> = keys2.into_iter().zip(tags).filter_map(|(k, t)| t.map(|t| (k, t))).collect();
+            let mut o = Out::new(resp3);
+            o.array(found.len());
+            for (k, t) in found {
+                o.array(2);
+                o.bulk(&k);
+                o.bulk(&t);
+            }
+            server3.exec.completions.push(client, o.to_vec());
+        }));
+        for (i, k) in keys.into_iter().enumerate() {
+            let j = heads.clone();
+            store2.client.send(Some(&k), Request::command(&[b"GETRANGE".as_slice(), &k, b"0", b"65535"]), false, Box::new(move |r: Result<&[u8], LinkError>| {
+                let tag = r.ok().and_then(bulk_payload).and_then(|p| layout::tag_of(p, kind));
+                j.put(i, tag);
+            }));
+        }
+    }));
+    for (i, addr) in shards.into_iter().enumerate() {
+        scan_shard(store, addr, 0, Vec::new(), join.clone(), i);
+    }
+}
+
+/// SCANs one shard for strings to its end, then gives the keys to `join`.
+fn scan_shard(store: &Arc<Store>, addr: super::conn::Addr, cursor: u64, mut keys: Vec<Vec<u8>>, join: Join<Vec<Vec<u8>>>, i: usize) {
+    let req = Request::command(&[b"SCAN".as_slice(), cursor.to_string().as_bytes(), b"COUNT", b"1000", b"TYPE", b"string"]);
+    let (store2, at) = (store.clone(), addr.clone());
+    store.client.send_to(addr, req, false, Box::new(move |r: Result<&[u8], LinkError>| {
+        let Some(crate::resp::decode::RespValue::Array(parts)) = r.ok().and_then(super::frame::decode) else { return join.put(i, keys) };
+        let next = match parts.first() {
+            Some(crate::resp::decode::RespValue::Bulk(c)) => std::str::from_utf8(c).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
+            _ => 0,
+        };
+        if let Some(crate::resp::decode::RespValue::Array(ks)) = parts.get(1) {
+            keys.extend(ks.iter().filter_map(|k| if let crate::resp::decode::RespValue::Bulk(b) = k { Some(b.clone()) } else { None }));
+        }
+        if next == 0 {
+            join.put(i, keys);
+        } else {
+            scan_shard(&store2, at, next, keys, join, i);
+        }
+    }), 0);
+}
+
+/// The model at `key` for a script's `redisAI.model_execute` (a worker thread that waits; the
+/// caller releases the GIL: a model not compiled here yet is loaded by the host's loaders).
+pub fn model_now(server: &Arc<Server>, store: &Arc<Store>, key: &[u8]) -> Result<Value, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    fetch(server, store, vec![(key.to_vec(), KeyUse::RunModel)], Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    let entries = rx.recv().map_err(|_| "ERR no reply from the store".to_string())??;
+    match entries.into_iter().next() {
+        Some((_, v)) => Ok(v),
+        None => Err("ERR model key is empty".into()),
+    }
+}
+
+/// What an AI command queued in MULTI becomes in store mode.
+pub enum InTx {
+    /// Sent inside the MULTI block (for this key).
+    Send(Request, Option<Vec<u8>>),
+    /// TENSORGET: the key's value is read in the block and formatted here.
+    Get { key: Vec<u8>, argv: Vec<Vec<u8>> },
+    /// Answered here (runs and loads cannot run inside a transaction).
+    Answer(Vec<u8>),
+}
+
+/// An AI command queued in MULTI: TENSORSET is checked here and written in the block, TENSORGET
+/// read in it; runs, loads and the rest are refused with the embedded keyspace's messages.
+pub fn in_transaction(server: &Arc<Server>, spec: &'static CommandSpec, argv: &[Vec<u8>]) -> InTx {
+    if spec.has(crate::commands::flags::AI_RUN) {
+        return InTx::Answer(error_line("Cannot run RedisAI command within a transaction or a LUA script"));
+    }
+    let key = argv.get(1).cloned().unwrap_or_default();
+    match spec.name {
+        "ai.tensorset" => {
+            let mut items: Vec<Arg> = argv.iter().cloned().map(Arg::Inline).collect();
+            let mut args = Args::new(&[], &mut items);
+            let mut overlay = Keyspace::new();
+            let mut client = ClientState::new(server.internal_client.clone(), true);
+            let mut out = Out::new(false);
+            if let Err(e) = run_handler(server, &mut client, &mut out, spec, &mut args, &mut overlay, false) {
+                return InTx::Answer(error_line(&e.0));
+            }
+            match overlay.peek(&key, 0) {
+                Some(v) => InTx::Send(set_same_kind(server, &key, v), Some(key)),
+                None => InTx::Answer(error_line("ERR internal: TENSORSET stored nothing")),
+            }
+        }
+        "ai.tensorget" => InTx::Get { key, argv: argv.to_vec() },
+        "ai.modelstore" | "ai.modelset" | "ai.scriptstore" | "ai.scriptset" => InTx::Answer(error_line(&format!(
+            "ERR {} cannot run inside MULTI or a script: it completes in the background",
+            spec.name.to_uppercase()
+        ))),
+        _ => InTx::Answer(error_line(&format!("ERR {} cannot run inside MULTI in store mode", spec.name.to_uppercase()))),
+    }
+}
+
+/// TENSORGET's reply from the store's answer to GET (inside EXEC).
+pub fn format_tensorget(server: &Arc<Server>, argv: &[Vec<u8>], got: &[u8], resp3: bool) -> Vec<u8> {
+    let key = argv.get(1).cloned().unwrap_or_default();
+    let mut overlay = Keyspace::new();
+    if let Some(e) = error_text(got) {
+        if !e.starts_with("WRONGTYPE") {
+            return got.to_vec();
+        }
+        overlay.insert(&key, Value::string(Vec::new()));
+    } else if let Some(payload) = bulk_payload(got) {
+        match layout::decode(payload) {
+            Ok((_, Decoded::Tensor(t))) => overlay.insert(&key, Value::Tensor(t)),
+            _ => overlay.insert(&key, Value::string(Vec::new())),
+        }
+    }
+    let mut items: Vec<Arg> = argv.iter().cloned().map(Arg::Inline).collect();
+    let mut args = Args::new(&[], &mut items);
+    let Some(spec) = lookup(b"ai.tensorget") else { return error_line("ERR internal") };
+    let mut client = ClientState::new(server.internal_client.clone(), true);
+    let mut out = Out::new(resp3);
+    match run_handler(server, &mut client, &mut out, spec, &mut args, &mut overlay, false) {
+        Ok(_) => out.to_vec(),
+        Err(e) => error_line(&e.0),
+    }
+}
+
+fn kind_stored_by(name: &str) -> Kind {
+    match name {
+        "ai.modelstore" | "ai.modelset" => Kind::Model,
+        "ai.scriptstore" | "ai.scriptset" => Kind::Script,
+        _ => Kind::Tensor,
+    }
+}
+
+/// Replies WRONGTYPE if `key` holds anything but a value of `kind`, else `error`.
+fn wrongtype_or(server: &Arc<Server>, store: &Arc<Store>, client: u64, key: Vec<u8>, kind: Kind, error: String) {
+    let server = server.clone();
+    let req = Request::command(&[b"GETRANGE".as_slice(), &key, b"0", (HEADER_LEN - 1).to_string().as_bytes()]);
+    store.client.send(Some(&key), req, false, Box::new(move |r: Result<&[u8], LinkError>| {
+        let other = match r {
+            Ok(b) if error_text(b).is_some_and(|e| e.starts_with("WRONGTYPE")) => true,
+            Ok(b) => bulk_payload(b).is_some_and(|p| !p.is_empty() && layout::header(p).is_none_or(|h| h.kind != kind)),
+            Err(_) => false,
+        };
+        let line = if other { "WRONGTYPE Operation against a key holding the wrong kind of value".to_string() } else { error };
+        server.stats.error_replies.fetch_add(1, Relaxed);
+        server.exec.completions.push(client, error_line(&line));
+    }));
 }
 
 /// The keys of a waiting command arrived: runs it on them.
@@ -305,6 +479,28 @@ const SET_SAME_KIND: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
     end \
     return redis.call('SET', KEYS[1], ARGV[3])";
 
+fn kind_of(v: &Value) -> Kind {
+    match v {
+        Value::Model(_) => Kind::Model,
+        Value::Script(_) => Kind::Script,
+        _ => Kind::Tensor,
+    }
+}
+
+/// The EVAL that writes `v` under `key` with a new value id, if the key is free or of its kind.
+fn set_request(key: &[u8], v: &Value, kind: Kind, id: layout::ValueId) -> Request {
+    let parts: Vec<Part> = layout::encode(v, id);
+    let kind_arg = (kind as u8).to_string();
+    let mut req = Request::default();
+    req.push_command_with_tail(&[b"EVAL".as_slice(), SET_SAME_KIND.as_bytes(), b"1", key, &layout::MAGIC, kind_arg.as_bytes()], parts);
+    req
+}
+
+fn set_same_kind(server: &Server, key: &[u8], v: &Value) -> Request {
+    let id = server.store.get().map(|s| s.ids.next()).unwrap_or([0; 16]);
+    set_request(key, v, kind_of(v), id)
+}
+
 /// Writes values (None: delete) to the store; `done` gets Ok once every write was acknowledged,
 /// or the first error line. Models and scripts written are cached under their new ids.
 pub fn commit(store: &Arc<Store>, writes: Vec<(Vec<u8>, Option<Value>)>, done: Box<dyn FnOnce(Result<(), String>) + Send>) {
@@ -324,17 +520,11 @@ pub fn commit(store: &Arc<Store>, writes: Vec<(Vec<u8>, Option<Value>)>, done: B
             }
             Some(v) => {
                 let id = store.ids.next();
-                let kind = match v {
-                    Value::Model(_) => Kind::Model,
-                    Value::Script(_) => Kind::Script,
-                    _ => Kind::Tensor,
-                };
+                let kind = kind_of(v);
                 if kind != Kind::Tensor {
                     cache = Some((id, snapshot_clone(v)));
                 }
-                let parts: Vec<Part> = layout::encode(v, id);
-                let kind_arg = (kind as u8).to_string();
-                req.push_command_with_tail(&[b"EVAL".as_slice(), SET_SAME_KIND.as_bytes(), b"1", &key, &layout::MAGIC, kind_arg.as_bytes()], parts);
+                req = set_request(&key, v, kind, id);
             }
         }
         let (store2, j, k) = (store.clone(), join.clone(), key.clone());

@@ -128,6 +128,13 @@ impl StoreClient {
         map.write().entry(addr.clone()).or_insert_with(|| Conn::new(addr.clone(), hs)).clone()
     }
 
+    /// A connection of its own to `addr`, outside the shared pool (a client's WATCH).
+    pub fn own_conn(&self, addr: &Addr, resp3: bool) -> Arc<Conn> {
+        let mut hs = self.handshake.read().clone();
+        hs.resp3 = resp3;
+        Conn::new(addr.clone(), hs)
+    }
+
     /// The node serving `key` (the seed for keyless requests in a standalone store).
     pub fn node_for(&self, key: Option<&[u8]>) -> Addr {
         let topo = self.topo.read();

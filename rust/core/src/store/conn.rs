@@ -387,6 +387,15 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    /// Closes the stream, so its reader thread sees the end and stops.
+    fn drop(&mut self) {
+        if let Some(open) = self.writer.get_mut().take() {
+            open.stream.shutdown();
+        }
+    }
+}
+
 /// Writes every part, vectored.
 fn write_all_parts(stream: &mut Stream, parts: &[Part]) -> io::Result<()> {
     let mut index = 0;

@@ -75,6 +75,26 @@ pub fn reply_len(b: &[u8], from: usize) -> Result<Option<usize>, BadFrame> {
     }
 }
 
+/// The elements of a complete array reply (`*n` or RESP3 `~n`/`>n`), each a complete reply.
+pub fn array_elements(b: &[u8]) -> Option<Vec<&[u8]>> {
+    if !matches!(b.first(), Some(b'*' | b'~' | b'>')) {
+        return None;
+    }
+    let end = line_end(b, 1)?;
+    let n: i64 = std::str::from_utf8(&b[1..end]).ok()?.parse().ok()?;
+    if n < 0 {
+        return None; // a nil array
+    }
+    let mut pos = end + 2;
+    let mut out = Vec::with_capacity(n.max(0) as usize);
+    for _ in 0..n.max(0) {
+        let len = reply_len(b, pos).ok()??;
+        out.push(&b[pos..pos + len]);
+        pos += len;
+    }
+    Some(out)
+}
+
 /// Decodes one complete RESP2 reply (the node's own requests: topology, values it reads).
 pub fn decode(b: &[u8]) -> Option<RespValue> {
     crate::resp::decode::decode(b).map(|(v, _)| v)
@@ -126,5 +146,7 @@ mod tests {
         assert_eq!(bulk_payload(b"$3\r\nabc\r\n"), Some(&b"abc"[..]));
         assert_eq!(bulk_payload(b"$-1\r\n"), None);
         assert_eq!(error_text(b"-MOVED 1 h:2\r\n"), Some("MOVED 1 h:2"));
+        assert_eq!(array_elements(b"*2\r\n+OK\r\n*1\r\n:1\r\n"), Some(vec![&b"+OK\r\n"[..], &b"*1\r\n:1\r\n"[..]]));
+        assert_eq!(array_elements(b"+OK\r\n"), None);
     }
 }

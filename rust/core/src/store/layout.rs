@@ -1,7 +1,6 @@
 //! How tensors, models and scripts are kept in the store: one string value each, a fixed header
 //! (magic, layout version, kind, value id) and then the snapshot codec's encoding of the value.
 //! Documented in docs/store-format.md; any change to the bytes bumps LAYOUT_VERSION.
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::conn::Part;
@@ -160,8 +159,7 @@ pub fn decode(b: &[u8]) -> Result<(Header, Decoded), DecodeError> {
         return Err(DecodeError::NotOurs);
     }
     let h = header(b).ok_or_else(|| DecodeError::Damaged(format!("unknown store layout version {}", b.get(4).copied().unwrap_or(0))))?;
-    let mut rest: &[u8] = &b[HEADER_LEN..];
-    let mut d = Decoder { r: &mut rest as &mut dyn Read, max_len: b.len() as u64 };
+    let mut d = Decoder { r: &b[HEADER_LEN..], max_len: b.len() as u64 };
     let damaged = |e: std::io::Error| DecodeError::Damaged(e.to_string());
     let t = d.u8().map_err(damaged)?;
     let expected = match h.kind {
@@ -179,6 +177,22 @@ pub fn decode(b: &[u8]) -> Result<(Header, Decoded), DecodeError> {
         Stored::Value(_) => return Err(DecodeError::Damaged("not an AI value".into())),
     };
     Ok((h, decoded))
+}
+
+/// The tag of a model or script of `kind` from the first bytes of its stored value (the tag comes
+/// before the blob or source, so a few KiB hold it); None for anything else.
+pub fn tag_of(prefix: &[u8], kind: Kind) -> Option<Vec<u8>> {
+    let h = header(prefix)?;
+    if h.kind != kind {
+        return None;
+    }
+    let mut d = Decoder { r: &prefix[HEADER_LEN..], max_len: prefix.len() as u64 };
+    let _type_byte = d.u8().ok()?;
+    if kind == Kind::Model {
+        let _backend = d.u8().ok()?;
+    }
+    let _device = d.bytes().ok()?;
+    d.bytes().ok()
 }
 
 /// Joins request parts (tests and small values).

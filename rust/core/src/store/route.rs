@@ -9,7 +9,7 @@ use super::frame::decode;
 use super::join::Join;
 use super::slot::key_slot;
 use super::Store;
-use crate::commands::{is, CommandSpec, Multi};
+use crate::commands::{is, ClientState, CommandSpec, Multi};
 use crate::resp::decode::RespValue;
 use crate::resp::{Args, Out, Reply};
 use crate::server::Server;
@@ -233,33 +233,133 @@ fn bulks(b: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// EXEC in store mode: MULTI, the queued commands and EXEC go to the node of their keys as one
-/// block (all keys in one slot, as Redis Cluster requires); the client gets EXEC's reply.
-pub fn exec(server: &Arc<Server>, store: &Arc<Store>, client: u64, resp3: bool, multi: Multi) -> Result<(), String> {
+/// block (all keys in one slot, as Redis Cluster requires); AI commands are translated or
+/// answered here (`ai::in_transaction`); the client gets one array, in the order queued.
+pub fn exec(server: &Arc<Server>, store: &Arc<Store>, state: &mut ClientState, resp3: bool, multi: Multi, link: Option<Arc<super::conn::Conn>>) -> Result<(), String> {
+    use super::ai::{format_tensorget, in_transaction, InTx};
+    let client = state.info.id;
     let mut slot: Option<u16> = None;
     let mut req = Request::command(&[b"MULTI"]);
+    let mut plan: Vec<InTx> = Vec::with_capacity(multi.queued.len());
+    let mut sent = 0usize;
     for cmd in &multi.queued {
-        let spec = cmd.first().and_then(|n| crate::commands::lookup(n));
-        if let Some(spec) = spec {
-            if spec.group == "ai" {
-                return Err("ERR AI commands cannot run inside MULTI in store mode".into());
+        let Some(spec) = cmd.first().and_then(|n| crate::commands::lookup(n)) else { continue };
+        let local = spec.group != "ai" && (LOCAL_GROUPS.contains(&spec.group) || LOCAL_COMMANDS.contains(&spec.name));
+        let item = if spec.group == "ai" {
+            in_transaction(server, spec, cmd)
+        } else if local {
+            // connection and server commands run here, in their place in the transaction
+            InTx::Answer(run_here(server, state, spec, cmd, resp3))
+        } else {
+            InTx::Send(Request::command(cmd), cmd.get(spec.first_key.max(0) as usize).filter(|_| spec.first_key > 0).cloned())
+        };
+        let key = match &item {
+            InTx::Send(_, key) => key.clone(),
+            InTx::Get { key, .. } => Some(key.clone()),
+            InTx::Answer(_) => None,
+        };
+        for k in key.iter().chain(spec.key_positions(cmd.len()).iter().skip(1).map(|&i| &cmd[i])) {
+            let s = key_slot(k);
+            if store.client.is_cluster() && slot.is_some_and(|x| x != s) {
+                return Err("CROSSSLOT Keys in request don't hash to the same slot".into());
             }
-            for k in spec.key_positions(cmd.len()) {
-                let s = key_slot(&cmd[k]);
-                if store.client.is_cluster() && slot.is_some_and(|x| x != s) {
-                    return Err("CROSSSLOT Keys in request don't hash to the same slot".into());
-                }
-                slot = Some(s);
-            }
+            slot = Some(s);
         }
-        req.push_command(cmd);
+        match &item {
+            InTx::Send(r, _) => {
+                req.parts.extend(r.parts.iter().cloned());
+                sent += 1;
+            }
+            InTx::Get { key, .. } => {
+                req.push_command(&[b"GET".as_slice(), key]);
+                sent += 1;
+            }
+            InTx::Answer(_) => {}
+        }
+        plan.push(item);
     }
     req.push_command(&[b"EXEC"]);
-    let topo = store.client.topology();
-    let addr = topo.shard_of(slot.unwrap_or(0)).or(topo.shards.first()).map(|s| s.primary.clone()).unwrap_or_else(|| store.client.url.addr.clone());
-    let n = multi.queued.len() + 2;
-    let mut cbs: Vec<ReplyFn> = (0..n - 1).map(|_| Box::new(|_: Result<&[u8], LinkError>| {}) as ReplyFn).collect();
-    cbs.push(deliver(server, client));
-    store.client.send_pipeline(&addr, req, resp3, cbs);
+    let server2 = server.clone();
+    let finish = move |exec_reply: Option<Vec<u8>>| {
+        let elements: Vec<Vec<u8>> = match &exec_reply {
+            Some(b) => match super::frame::array_elements(b) {
+                Some(e) => e.into_iter().map(<[u8]>::to_vec).collect(),
+                // nil (a WATCHed key changed), EXECABORT: the store's answer is the whole reply
+                None => return server2.exec.completions.push(client, b.clone()),
+            },
+            None => Vec::new(),
+        };
+        let mut from_store = elements.into_iter();
+        let mut o = Out::new(resp3);
+        o.array(plan.len());
+        for item in plan {
+            match item {
+                InTx::Answer(bytes) => o.raw(&bytes),
+                InTx::Send(..) => o.raw(&from_store.next().unwrap_or_else(|| error_line("ERR no reply"))),
+                InTx::Get { argv, .. } => {
+                    let got = from_store.next().unwrap_or_else(|| error_line("ERR no reply"));
+                    o.raw(&format_tensorget(&server2, &argv, &got, resp3));
+                }
+            }
+        }
+        server2.exec.completions.push(client, o.to_vec());
+    };
+    if sent == 0 && link.is_none() {
+        finish(None);
+        return Ok(());
+    }
+    let mut cbs: Vec<ReplyFn> = (0..sent + 1).map(|_| Box::new(|_: Result<&[u8], LinkError>| {}) as ReplyFn).collect();
+    let server3 = server.clone();
+    // the client's own link lives until EXEC is answered, then closes (its WATCHes end with it)
+    let keep = link.clone();
+    cbs.push(Box::new(move |r: Result<&[u8], LinkError>| {
+        match r {
+            Ok(b) => finish(Some(b.to_vec())),
+            Err(e) => server3.exec.completions.push(client, error_line(&e.reply_line())),
+        }
+        drop(keep);
+    }));
+    match link {
+        // the client WATCHed keys: its own link carries the transaction (and closes after it)
+        Some(conn) => conn.send(&req, cbs),
+        None => {
+            let topo = store.client.topology();
+            let addr = topo.shard_of(slot.unwrap_or(0)).or(topo.shards.first()).map(|s| s.primary.clone()).unwrap_or_else(|| store.client.url.addr.clone());
+            store.client.send_pipeline(&addr, req, resp3, cbs);
+        }
+    }
+    Ok(())
+}
+
+/// A connection or server command queued in MULTI, run on the node; its reply.
+fn run_here(server: &Arc<Server>, state: &mut ClientState, spec: &'static CommandSpec, cmd: &[Vec<u8>], resp3: bool) -> Vec<u8> {
+    let mut items: Vec<crate::resp::Arg> = cmd.iter().cloned().map(crate::resp::Arg::Inline).collect();
+    let mut args = Args::new(&[], &mut items);
+    let mut out = Out::new(resp3);
+    let mut ks = server.ks.lock();
+    match crate::session::run_handler(server, state, &mut out, spec, &mut args, &mut ks, false) {
+        Ok(_) => out.to_vec(),
+        Err(e) => error_line(&e.0),
+    }
+}
+
+/// WATCH in store mode: the client gets a store link of its own (to the node of its keys, which
+/// must share a slot in a Cluster), where the WATCH and later its MULTI ... EXEC go.
+pub fn watch(server: &Arc<Server>, store: &Arc<Store>, state: &mut ClientState, resp3: bool, args: &Args) -> Result<(), String> {
+    let mut slot = state.store_link.as_ref().and_then(|(_, s)| *s);
+    for i in 1..args.len() {
+        let s = key_slot(args.get(i));
+        if store.client.is_cluster() && slot.is_some_and(|x| x != s) {
+            return Err("CROSSSLOT Keys in request don't hash to the same slot".into());
+        }
+        slot = Some(s);
+    }
+    let conn = match &state.store_link {
+        Some((c, _)) => c.clone(),
+        None => store.client.own_conn(&store.client.node_for(Some(args.get(1))), resp3),
+    };
+    state.store_link = Some((conn.clone(), slot));
+    conn.send(&Request::command(&argv(args)), vec![deliver(server, state.info.id)]);
     Ok(())
 }
 
@@ -269,10 +369,12 @@ pub fn call(store: &Arc<Store>, spec: &CommandSpec, argv: &[Vec<u8>]) -> Option<
     if spec.group == "ai" {
         return Some(Err(format!("ERR {} cannot be called from a script in store mode", spec.name.to_uppercase())));
     }
-    if LOCAL_GROUPS.contains(&spec.group) || LOCAL_COMMANDS.contains(&spec.name) || spec.first_key <= 0 {
+    if LOCAL_GROUPS.contains(&spec.group) || LOCAL_COMMANDS.contains(&spec.name) {
         return None;
     }
-    let key = argv.get(spec.first_key as usize).map(Vec::as_slice);
+    // keyless commands (SCAN, KEYS, DBSIZE ...) go to the first shard: a script sees one shard
+    // of a Cluster store, as a script inside a Cluster node does
+    let key = argv.get(spec.first_key.max(0) as usize).filter(|_| spec.first_key > 0).map(Vec::as_slice);
     let reply = match store.client.call(key, Request::command(argv)) {
         Ok(r) => r,
         Err(e) => return Some(Err(e.reply_line())),
