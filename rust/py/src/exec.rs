@@ -169,7 +169,7 @@ pub fn model_execute_now(
     let found = match server.store.get() {
         // store mode: the model from this node's cache or the store (loading it needs the GIL)
         Some(store) => py.detach(|| redisai_core::store::ai::model_now(server, store, key)),
-        None => server.ks.lock().get(key, redisai_core::server::now_ms()).map(|v| redisai_core::persist::codec::snapshot_clone(v)).ok_or_else(|| "ERR model key is empty".to_string()),
+        None => server.ks.lock().get(key, redisai_core::server::now_ms()).map(redisai_core::persist::codec::snapshot_clone).ok_or_else(|| "ERR model key is empty".to_string()),
     };
     let model = {
         match found {
