@@ -168,6 +168,7 @@ class App:
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
         loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
         self._start_busy_polling(loop)
+        self.core.set_store_loop(loop.add_reader, loop.remove_reader, self.core.store_readable)
         self.core.store_announce()
         ignored = self.core.ignored_directives()
         if ignored:

@@ -37,7 +37,8 @@ impl BusyPoll {
     /// Called by the poll callback on every loop pass: whether to stay awake for another pass.
     pub fn keep_polling(&self, server: &Server) -> bool {
         let window_us = server.config.read().busy_poll_us();
-        let others_busy = server.exec.workers_busy() || server.persist.background_running();
+        let waiting_for_store = server.store.get().is_some_and(|s| s.client.stats.in_flight.load(Relaxed) > 0);
+        let others_busy = server.exec.workers_busy() || server.persist.background_running() || waiting_for_store;
         let go = server.exec.poll.keep_polling(window_us, others_busy);
         if !go {
             self.polling.store(false, Relaxed);

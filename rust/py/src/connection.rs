@@ -118,6 +118,8 @@ pub struct Hooks {
     /// The completion eventfd: written to run the group commit on the next loop pass.
     pub wake_fd: i32,
     pub poll: crate::busy_poll::BusyPoll,
+    /// Store mode: the store's sockets read on the loop.
+    pub store_loop: OnceLock<Arc<crate::store_loop::StoreLoop>>,
 }
 
 impl Hooks {

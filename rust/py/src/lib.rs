@@ -6,6 +6,7 @@ mod connection;
 mod deferred;
 mod exec;
 mod shared_view;
+mod store_loop;
 mod tensor_view;
 
 use std::sync::Arc;
@@ -77,6 +78,7 @@ impl PyServer {
             fsync_waiters: Default::default(),
             wake_fd,
             poll: Default::default(),
+            store_loop: Default::default(),
         });
         let waker = hooks.clone();
         inner.exec.completions.set_waker(Box::new(move || waker.wake()));
@@ -93,17 +95,32 @@ impl PyServer {
         let mut counter: u64 = 0;
         // SAFETY: reading 8 bytes from our non-blocking eventfd resets it.
         unsafe { libc::read(self.wake_fd, &mut counter as *mut u64 as *mut libc::c_void, 8) };
-        connection::group_commit(py, &self.inner, &self.hooks)?;
+        if let Some(sl) = self.hooks.store_loop.get() {
+            sl.register(py)?;
+        }
+        serve_completions(py, &self.inner, &self.hooks)
+    }
+
+    /// Store mode, once the loop runs: the store's sockets are read by the loop from now on
+    /// (`loop.add_reader`/`remove_reader`; `on_readable` is this server's `store_readable`).
+    fn set_store_loop(&self, add_reader: Py<PyAny>, remove_reader: Py<PyAny>, on_readable: Py<PyAny>) {
+        let Some(store) = self.inner.store.get() else { return };
+        let waker = self.hooks.clone();
+        let sl = Arc::new(store_loop::StoreLoop::new(Box::new(move || waker.wake()), add_reader, remove_reader, on_readable));
+        if self.hooks.store_loop.set(sl.clone()).is_ok() {
+            store.client.set_loop_host(sl);
+        }
+    }
+
+    /// A store socket is readable: its replies go out, and what their clients sent next runs.
+    fn store_readable(&self, py: Python<'_>, fd: i32) -> PyResult<usize> {
+        let Some(sl) = self.hooks.store_loop.get() else { return Ok(0) };
         let completions = &self.inner.exec.completions;
         completions.hold_wake();
-        if completions.take_loop_pass() {
-            connection::run_loop_batches(py, &self.inner);
-        }
-        let n = connection::pump(py, &self.inner, &self.hooks);
+        let r = sl.readable(py, fd);
         completions.release_wake();
-        deferred::release_pending(py);
-        self.hooks.poll.note_activity(py, &self.inner)?;
-        n
+        r?;
+        serve_completions(py, &self.inner, &self.hooks)
     }
 
     /// Busy polling (`busy-poll-us`): `call_soon(tick)` schedules the host's poll callback, which
@@ -281,6 +298,21 @@ impl PyServer {
     fn client_count(&self) -> usize {
         self.inner.client_count()
     }
+}
+
+/// The group commit, inline-run batches, and every finished reply sent to its client.
+fn serve_completions(py: Python<'_>, inner: &Arc<Server>, hooks: &Arc<Hooks>) -> PyResult<usize> {
+    connection::group_commit(py, inner, hooks)?;
+    let completions = &inner.exec.completions;
+    completions.hold_wake();
+    if completions.take_loop_pass() {
+        connection::run_loop_batches(py, inner);
+    }
+    let n = connection::pump(py, inner, hooks);
+    completions.release_wake();
+    deferred::release_pending(py);
+    hooks.poll.note_activity(py, inner)?;
+    n
 }
 
 fn resp_to_py(py: Python<'_>, v: redisai_core::resp::decode::RespValue) -> PyResult<Bound<'_, PyAny>> {

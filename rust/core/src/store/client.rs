@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-use super::conn::{Addr, Conn, Handshake, LinkError, ReplyFn, Request};
+use super::conn::{Addr, Conn, Handshake, LinkError, LoopHost, ReplyFn, Request};
 use super::frame::{decode, error_text};
 use super::slot::key_slot;
 use super::topology::{parse_redirect, Topology};
@@ -65,14 +65,20 @@ pub struct StoreStats {
     pub refreshes: AtomicU64,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
+    /// Requests sent and not answered yet (the event loop does not busy-poll while the store
+    /// works: on one machine the store needs the core it would spin on).
+    pub in_flight: Arc<AtomicU64>,
 }
 
 pub struct StoreClient {
     pub url: StoreUrl,
     handshake: RwLock<Handshake>,
-    /// RESP2 and RESP3 connections by node (replies are passed on as they are, so a RESP3
-    /// client's commands go over a RESP3 connection).
-    conns: [RwLock<HashMap<Addr, Arc<Conn>>>; 2],
+    /// Connections by node: RESP2 and RESP3 ones read by the host's loop (replies are passed on
+    /// as they are, so a RESP3 client's commands go over a RESP3 connection), and RESP2 ones with
+    /// reader threads for calls that wait (`call`: worker threads, start-up, topology reads).
+    conns: [RwLock<HashMap<Addr, Arc<Conn>>>; 3],
+    /// The host's loop, once it runs: connections opened from then on are read by it.
+    host: RwLock<Option<Arc<dyn LoopHost>>>,
     topo: RwLock<Topology>,
     /// The TCP address (as the Cluster names it) of a node reached through `url`'s Unix socket.
     unix_alias: RwLock<Option<String>>,
@@ -98,7 +104,8 @@ impl StoreClient {
             topo: RwLock::new(Topology::standalone(url.addr.clone())),
             url,
             handshake: RwLock::new(handshake),
-            conns: [RwLock::new(HashMap::new()), RwLock::new(HashMap::new())],
+            conns: [RwLock::new(HashMap::new()), RwLock::new(HashMap::new()), RwLock::new(HashMap::new())],
+            host: RwLock::new(None),
             unix_alias: RwLock::new(None),
             refreshing: AtomicBool::new(false),
             last_refresh: Mutex::new(Instant::now() - REFRESH_EVERY),
@@ -117,22 +124,37 @@ impl StoreClient {
         self.topo.read().cluster
     }
 
-    /// The connection to `addr` (opened on first use).
-    pub fn conn(&self, addr: &Addr, resp3: bool) -> Arc<Conn> {
-        let map = &self.conns[resp3 as usize];
+    /// The host's event loop reads the connections opened from now on; the ones opened before
+    /// it ran (at start-up) are let go, so the hot path uses loop-read ones.
+    pub fn set_loop_host(&self, host: Arc<dyn LoopHost>) {
+        *self.host.write() = Some(host);
+        self.conns[0].write().clear();
+        self.conns[1].write().clear();
+    }
+
+    /// The shared connection to `addr` (opened on first use): `pool` 0/1 are RESP2/RESP3 ones
+    /// read by the loop, 2 the blocking calls' ones.
+    fn pooled(&self, addr: &Addr, pool: usize) -> Arc<Conn> {
+        let map = &self.conns[pool];
         if let Some(c) = map.read().get(addr) {
             return c.clone();
         }
         let mut hs = self.handshake.read().clone();
-        hs.resp3 = resp3;
-        map.write().entry(addr.clone()).or_insert_with(|| Conn::new(addr.clone(), hs)).clone()
+        hs.resp3 = pool == 1;
+        let host = if pool == 2 { None } else { self.host.read().clone() };
+        map.write().entry(addr.clone()).or_insert_with(|| Conn::new(addr.clone(), hs, host, self.stats.in_flight.clone())).clone()
+    }
+
+    /// The connection to `addr` for requests answered by callbacks.
+    pub fn conn(&self, addr: &Addr, resp3: bool) -> Arc<Conn> {
+        self.pooled(addr, resp3 as usize)
     }
 
     /// A connection of its own to `addr`, outside the shared pool (a client's WATCH).
     pub fn own_conn(&self, addr: &Addr, resp3: bool) -> Arc<Conn> {
         let mut hs = self.handshake.read().clone();
         hs.resp3 = resp3;
-        Conn::new(addr.clone(), hs)
+        Conn::new(addr.clone(), hs, self.host.read().clone(), self.stats.in_flight.clone())
     }
 
     /// The node serving `key` (the seed for keyless requests in a standalone store).
@@ -155,10 +177,14 @@ impl StoreClient {
 
     /// `send_to` whose callback also learns which node answered (after redirects).
     pub fn send_routed(self: &Arc<Self>, addr: Addr, req: Request, resp3: bool, on_reply: RoutedFn, hops: u8) {
+        self.send_pooled(addr, req, resp3 as usize, on_reply, hops);
+    }
+
+    fn send_pooled(self: &Arc<Self>, addr: Addr, req: Request, pool: usize, on_reply: RoutedFn, hops: u8) {
         self.stats.requests.fetch_add(1, Relaxed);
         let me = self.clone();
         let again = req.clone();
-        let conn = self.conn(&addr, resp3);
+        let conn = self.pooled(&addr, pool);
         let handle: ReplyFn = Box::new(move |r: Result<&[u8], LinkError>| match r {
             Ok(bytes) if hops < MAX_REDIRECTS && (bytes.starts_with(b"-MOVED ") || bytes.starts_with(b"-ASK ")) => {
                 match error_text(bytes).and_then(parse_redirect) {
@@ -167,7 +193,7 @@ impl StoreClient {
                         let to = me.resolve(to);
                         me.topo.write().moved(slot, to.clone());
                         me.refresh_soon();
-                        me.send_routed(to, again, resp3, on_reply, hops + 1);
+                        me.send_pooled(to, again, pool, on_reply, hops + 1);
                     }
                     Some((true, _, to)) => {
                         me.stats.asks.fetch_add(1, Relaxed);
@@ -175,7 +201,7 @@ impl StoreClient {
                         let mut asking = Request::command(&[b"ASKING"]);
                         asking.parts.extend(again.parts);
                         let at = to.clone();
-                        me.conn(&to, resp3).send(&asking, vec![Box::new(|_| {}), Box::new(move |r| on_reply(r, &at))]);
+                        me.pooled(&to, pool).send(&asking, vec![Box::new(|_| {}), Box::new(move |r| on_reply(r, &at))]);
                     }
                     None => on_reply(Ok(bytes), &addr),
                 }
@@ -200,16 +226,17 @@ impl StoreClient {
     /// Sends one command and waits for its reply (worker threads; never the event loop).
     pub fn call(self: &Arc<Self>, key: Option<&[u8]>, req: Request) -> Result<Vec<u8>, LinkError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.send(key, req, false, Box::new(move |r: Result<&[u8], LinkError>| {
+        let addr = self.node_for(key);
+        self.send_pooled(addr, req, 2, Box::new(move |r: Result<&[u8], LinkError>, _: &Addr| {
             let _ = tx.send(r.map(<[u8]>::to_vec));
-        }));
+        }), 0);
         rx.recv().unwrap_or_else(|_| Err(LinkError("no reply".into())))
     }
 
     /// Sends one command to one node and waits.
     pub fn call_node(self: &Arc<Self>, addr: &Addr, req: Request) -> Result<Vec<u8>, LinkError> {
         self.stats.requests.fetch_add(1, Relaxed);
-        self.conn(addr, false).call(&req)
+        self.pooled(addr, 2).call(&req)
     }
 
     /// A node named by the Cluster: the Unix socket of `url` if it names the seed itself.
@@ -233,7 +260,7 @@ impl StoreClient {
         let mut last = String::from("no store node answered");
         for addr in candidates {
             self.stats.refreshes.fetch_add(1, Relaxed);
-            let conn = self.conn(&addr, false);
+            let conn = self.pooled(&addr, 2);
             let reply = match conn.call(&Request::command(&[b"CLUSTER".as_slice(), b"SLOTS"])) {
                 Ok(r) => r,
                 Err(e) => {
@@ -302,7 +329,7 @@ impl StoreClient {
     /// Whether no primary's link is down (INFO's link status; a link not opened yet is not down).
     pub fn links_up(&self) -> bool {
         let topo = self.topo.read();
-        topo.shards.iter().all(|s| !self.conn(&s.primary, false).is_down())
+        topo.shards.iter().all(|s| !self.pooled(&s.primary, 0).is_down())
     }
 
     /// The client name connections opened from now on give themselves (CLIENT SETNAME).

@@ -1,9 +1,12 @@
-//! One pipelined connection to a store node: any thread writes requests in order, and a reader
-//! thread hands each reply to the callback of the request it answers. A broken link fails every
+//! One pipelined connection to a store node: any thread writes requests in order, and each reply
+//! goes to the callback of the request it answers, read either by the host's event loop (the
+//! loop polls the socket like its clients', so a reply costs no thread wake-up) or, for blocking
+//! calls and before the loop runs, by a reader thread of its own. A broken link fails every
 //! request in flight with a clear error and is opened again by the next request.
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -171,6 +174,20 @@ impl Stream {
             Stream::Unix(s) => s.set_write_timeout(t),
         }
     }
+
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(on),
+            Stream::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
 }
 
 impl Read for Stream {
@@ -203,6 +220,8 @@ impl Write for Stream {
 /// The callbacks of one open stream, in the order their requests were written.
 struct Link {
     pending: Mutex<(VecDeque<ReplyFn>, Option<LinkError>)>,
+    /// Requests of this store's connections waiting for replies (shared by all of them).
+    in_flight: Arc<AtomicU64>,
 }
 
 impl Link {
@@ -213,13 +232,18 @@ impl Link {
             Some(e) => Err((f, e.clone())),
             None => {
                 p.0.push_back(f);
+                self.in_flight.fetch_add(1, Relaxed);
                 Ok(())
             }
         }
     }
 
     fn pop(&self) -> Option<ReplyFn> {
-        self.pending.lock().0.pop_front()
+        let f = self.pending.lock().0.pop_front();
+        if f.is_some() {
+            self.in_flight.fetch_sub(1, Relaxed);
+        }
+        f
     }
 
     /// Closes the link: every request in flight fails with `why`.
@@ -231,6 +255,7 @@ impl Link {
             }
             std::mem::take(&mut p.0)
         };
+        self.in_flight.fetch_sub(waiting.len() as u64, Relaxed);
         for f in waiting {
             f(Err(why.clone()));
         }
@@ -251,10 +276,20 @@ pub struct Handshake {
     pub name: String,
 }
 
+/// The host's event loop, which can watch a connection's socket and read its replies.
+pub trait LoopHost: Send + Sync {
+    /// Have the loop call `reader.pump()` whenever `reader`'s socket is readable (from any
+    /// thread: the host registers it on its next pass), until `pump` says the link closed.
+    fn watch(&self, reader: Arc<LoopReader>);
+}
+
 /// A pipelined connection to one store node (opened on first use).
 pub struct Conn {
     pub addr: Addr,
     handshake: Handshake,
+    /// Who reads replies: the host's loop, or a thread of this connection's own.
+    host: Option<Arc<dyn LoopHost>>,
+    in_flight: Arc<AtomicU64>,
     writer: Mutex<Option<Open>>,
     /// When the last connect attempt failed (to not hammer a dead node).
     failed_at: Mutex<Option<(Instant, LinkError)>>,
@@ -267,8 +302,8 @@ const RETRY_AFTER: Duration = Duration::from_millis(100);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Conn {
-    pub fn new(addr: Addr, handshake: Handshake) -> Arc<Conn> {
-        Arc::new(Conn { addr, handshake, writer: Mutex::new(None), failed_at: Mutex::new(None), requests: AtomicU64::new(0) })
+    pub fn new(addr: Addr, handshake: Handshake, host: Option<Arc<dyn LoopHost>>, in_flight: Arc<AtomicU64>) -> Arc<Conn> {
+        Arc::new(Conn { addr, handshake, host, in_flight, writer: Mutex::new(None), failed_at: Mutex::new(None), requests: AtomicU64::new(0) })
     }
 
     /// Whether the link broke or could not be opened, and has not been opened since.
@@ -376,13 +411,19 @@ impl Conn {
                 pos += n;
             }
         }
-        let link = Arc::new(Link { pending: Mutex::new((VecDeque::new(), None)) });
+        let link = Arc::new(Link { pending: Mutex::new((VecDeque::new(), None)), in_flight: self.in_flight.clone() });
         let reader = stream.try_clone().map_err(err)?;
         let (l, addr) = (link.clone(), self.addr.to_string());
-        std::thread::Builder::new()
-            .name(format!("store-{addr}"))
-            .spawn(move || read_replies(reader, l, addr))
-            .map_err(err)?;
+        match &self.host {
+            Some(host) => {
+                // the two descriptors share the open file: both are non-blocking from here on
+                reader.set_nonblocking(true).map_err(err)?;
+                host.watch(Arc::new(LoopReader { link: l, addr, state: Mutex::new(ReadState::new(reader)) }));
+            }
+            None => {
+                std::thread::Builder::new().name(format!("store-{addr}")).spawn(move || read_replies(reader, l, addr)).map_err(err)?;
+            }
+        }
         Ok(Open { stream, link })
     }
 }
@@ -407,7 +448,15 @@ fn write_all_parts(stream: &mut Stream, parts: &[Part]) -> io::Result<()> {
             .enumerate()
             .map(|(i, p)| IoSlice::new(if i == 0 { &p.as_slice()[offset..] } else { p.as_slice() }))
             .collect();
-        let mut n = stream.write_vectored(&slices)?;
+        let mut n = match stream.write_vectored(&slices) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_writable(stream.fd())?;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "store closed the connection"));
         }
@@ -430,6 +479,26 @@ fn write_all_parts(stream: &mut Stream, parts: &[Part]) -> io::Result<()> {
     Ok(())
 }
 
+/// Waits until a non-blocking socket takes bytes again (a loop-read connection whose store is
+/// slow to read a big value), at most WRITE_TIMEOUT.
+fn wait_writable(fd: RawFd) -> io::Result<()> {
+    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: one valid pollfd for the duration of the call
+    let r = unsafe { libc::poll(&mut p, 1, WRITE_TIMEOUT.as_millis() as libc::c_int) };
+    match r {
+        1.. => Ok(()),
+        0 => Err(io::Error::new(io::ErrorKind::TimedOut, "the store took no bytes for 30 s")),
+        _ => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Reads until one complete reply starts at `buf[pos..]`; returns its length.
 fn read_reply(stream: &mut Stream, buf: &mut Vec<u8>, pos: usize) -> io::Result<usize> {
     loop {
@@ -447,52 +516,113 @@ fn read_reply(stream: &mut Stream, buf: &mut Vec<u8>, pos: usize) -> io::Result<
     }
 }
 
-/// The reader thread of one stream: replies go to their callbacks until the stream ends.
-fn read_replies(mut stream: Stream, link: Arc<Link>, addr: String) {
-    // `buf[..filled]` holds what was read; the rest of `buf` is zeroed space for the next read,
-    // so reads go straight into it (a big value arrives in a few reads, without copies)
-    let mut buf: Vec<u8> = vec![0; 64 * 1024];
-    let mut filled = 0;
-    let mut start = 0;
-    let why = loop {
-        // every complete reply in the buffer goes out before the next read
+/// A stream's read buffer: `buf[..filled]` holds what was read, `start` where the next reply
+/// begins; the rest of `buf` is zeroed space for the next read, so reads go straight into it (a
+/// big value arrives in a few reads, without copies).
+struct ReadState {
+    stream: Stream,
+    buf: Vec<u8>,
+    filled: usize,
+    start: usize,
+}
+
+impl ReadState {
+    fn new(stream: Stream) -> ReadState {
+        ReadState { stream, buf: vec![0; 64 * 1024], filled: 0, start: 0 }
+    }
+
+    /// Hands every complete reply to its callback; Err when the data is not RESP.
+    fn dispatch(&mut self, link: &Link, addr: &str) -> Result<(), LinkError> {
         loop {
-            match reply_len(&buf[..filled], start) {
+            match reply_len(&self.buf[..self.filled], self.start) {
                 Ok(Some(n)) => {
-                    let Some(f) = link.pop() else {
-                        break;
-                    };
-                    f(Ok(&buf[start..start + n]));
-                    start += n;
+                    let Some(f) = link.pop() else { return Ok(()) };
+                    f(Ok(&self.buf[self.start..self.start + n]));
+                    self.start += n;
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    stream.shutdown();
-                    link.close(LinkError(format!("{addr}: {}", e.0)));
-                    return;
+                Err(e) => return Err(LinkError(format!("{addr}: {}", e.0))),
+            }
+        }
+        if self.start == self.filled {
+            self.filled = 0;
+            self.start = 0;
+            if self.buf.len() > 4 << 20 {
+                self.buf = vec![0; 64 * 1024]; // grown for one big reply, now consumed
+            }
+        } else if self.start > 0 && (self.start > self.buf.len() / 2 || self.buf.len() - self.filled < 16384) {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.filled < 16384 {
+            let grown = self.buf.len() * 2;
+            self.buf.resize(grown, 0);
+        }
+        Ok(())
+    }
+
+    /// One read into the free space: Ok(false) when there was nothing to read (non-blocking).
+    fn read(&mut self, addr: &str) -> Result<bool, LinkError> {
+        match self.stream.read(&mut self.buf[self.filled..]) {
+            Ok(0) => Err(LinkError(format!("{addr}: the store closed the connection"))),
+            Ok(n) => {
+                self.filled += n;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(LinkError(format!("{addr}: {e}"))),
+        }
+    }
+}
+
+/// A connection read by the host's event loop.
+pub struct LoopReader {
+    link: Arc<Link>,
+    addr: String,
+    state: Mutex<ReadState>,
+}
+
+impl LoopReader {
+    /// The socket to watch.
+    pub fn fd(&self) -> RawFd {
+        self.state.lock().stream.fd()
+    }
+
+    /// Reads what the socket holds and hands out the complete replies. false once the link is
+    /// closed: the host stops watching and drops the reader (which closes the socket).
+    pub fn pump(&self) -> bool {
+        let mut st = self.state.lock();
+        loop {
+            let step = match st.read(&self.addr) {
+                Ok(true) => st.dispatch(&self.link, &self.addr).map(|()| true),
+                other => other,
+            };
+            match step {
+                Ok(true) => continue,
+                Ok(false) => return true,
+                Err(why) => {
+                    st.stream.shutdown();
+                    drop(st);
+                    self.link.close(why);
+                    return false;
                 }
             }
         }
-        if start == filled {
-            filled = 0;
-            start = 0;
-            if buf.len() > 4 << 20 {
-                buf = vec![0; 64 * 1024]; // grown for one big reply, now consumed
-            }
-        } else if start > 0 && (start > buf.len() / 2 || buf.len() - filled < 16384) {
-            buf.copy_within(start..filled, 0);
-            filled -= start;
-            start = 0;
+    }
+}
+
+/// The reader thread of one stream: replies go to their callbacks until the stream ends.
+fn read_replies(stream: Stream, link: Arc<Link>, addr: String) {
+    let mut st = ReadState::new(stream);
+    let why = loop {
+        if let Err(e) = st.dispatch(&link, &addr) {
+            st.stream.shutdown();
+            break e;
         }
-        if buf.len() - filled < 16384 {
-            let grown = buf.len() * 2;
-            buf.resize(grown, 0);
-        }
-        match stream.read(&mut buf[filled..]) {
-            Ok(0) => break LinkError(format!("{addr}: the store closed the connection")),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break LinkError(format!("{addr}: {e}")),
+        if let Err(e) = st.read(&addr) {
+            break e;
         }
     };
     link.close(why);

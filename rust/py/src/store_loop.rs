@@ -1,0 +1,58 @@
+//! Store mode on the event loop: the store's sockets are registered with the loop (add_reader)
+//! like clients' sockets, and their replies are read on the loop thread when they arrive, so a
+//! forwarded command costs no thread wake-up on either side of the store's round trip.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use redisai_core::store::conn::{LoopHost, LoopReader};
+
+pub struct StoreLoop {
+    /// Readers waiting to be registered (a connection may open on any thread).
+    pending: Mutex<Vec<Arc<LoopReader>>>,
+    readers: Mutex<HashMap<i32, Arc<LoopReader>>>,
+    /// Wakes the loop (the completion eventfd), which registers what is pending.
+    wake: Box<dyn Fn() + Send + Sync>,
+    /// `(loop.add_reader, loop.remove_reader, the server's store_readable)`.
+    loop_fns: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
+}
+
+impl LoopHost for StoreLoop {
+    fn watch(&self, reader: Arc<LoopReader>) {
+        self.pending.lock().push(reader);
+        (self.wake)();
+    }
+}
+
+impl StoreLoop {
+    pub fn new(wake: Box<dyn Fn() + Send + Sync>, add_reader: Py<PyAny>, remove_reader: Py<PyAny>, on_readable: Py<PyAny>) -> StoreLoop {
+        StoreLoop { pending: Mutex::new(Vec::new()), readers: Mutex::new(HashMap::new()), wake, loop_fns: (add_reader, remove_reader, on_readable) }
+    }
+
+    /// On the loop thread: starts watching the sockets opened since the last pass.
+    pub fn register(&self, py: Python<'_>) -> PyResult<()> {
+        let pending = std::mem::take(&mut *self.pending.lock());
+        for r in pending {
+            let fd = r.fd();
+            // a reply may already be waiting: read it now, then watch for more
+            if !r.pump() {
+                continue;
+            }
+            self.readers.lock().insert(fd, r);
+            self.loop_fns.0.call1(py, (fd, self.loop_fns.2.clone_ref(py), fd))?;
+        }
+        Ok(())
+    }
+
+    /// On the loop thread: `fd` is readable. A closed link stops being watched and is dropped.
+    pub fn readable(&self, py: Python<'_>, fd: i32) -> PyResult<()> {
+        let reader = self.readers.lock().get(&fd).cloned();
+        let Some(r) = reader else { return Ok(()) };
+        if !r.pump() {
+            self.loop_fns.1.call1(py, (fd,))?;
+            self.readers.lock().remove(&fd);
+        }
+        Ok(())
+    }
+}
