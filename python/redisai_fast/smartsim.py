@@ -76,7 +76,7 @@ def probe(python: str, resolved: bool = False) -> dict[str, object]:
     except subprocess.TimeoutExpired as exc:
         raise InstallError(f"{python} did not answer within 120 s when asked where SmartSim is") from exc
     if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-3:])
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
         raise InstallError(f"{python} cannot import smartsim:\n{tail}")
     try:
         answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
