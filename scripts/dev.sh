@@ -39,13 +39,15 @@ ensure_venv() {
     fi
 }
 
-ensure_clients_venv() {
-    local dir=.venv-clients stamp
-    stamp="$dir/.installed-$(sha256sum requirements/clients.txt | cut -c1-16)"
+# ensure_pinned_venv DIR FILE WHAT : a venv with its own exact pins (old ones that must not meet the
+# server's constraints), reinstalled when FILE changes
+ensure_pinned_venv() {
+    local dir=$1 file=$2 what=$3 stamp
+    stamp="$dir/.installed-$(sha256sum "$file" | cut -c1-16)"
     [ -x "$dir/bin/python" ] || { log "creating $dir"; "$PY" -m venv "$dir"; }
     if [ ! -f "$stamp" ]; then
-        log "installing the official clients into $dir"
-        "$dir/bin/pip" install -q --disable-pip-version-check -r requirements/clients.txt
+        log "installing $what into $dir"
+        "$dir/bin/pip" install -q --disable-pip-version-check -r "$file"
         rm -f "$dir"/.installed-*
         touch "$stamp"
     fi
@@ -73,7 +75,8 @@ case "${1:-help}" in
         shift
         ensure_debian_packages
         ensure_venv .venv requirements/server.txt requirements/test.txt
-        ensure_clients_venv
+        ensure_pinned_venv .venv-clients requirements/clients.txt "the official clients"
+        ensure_pinned_venv .venv-smartsim requirements/smartsim.txt "SmartSim 0.8.0"
         build_core
         log "cargo test (Rust core)"
         cargo test -q -p redisai_core
@@ -85,6 +88,9 @@ case "${1:-help}" in
         log "pytest (official clients venv)"
         REDISAI_FAST_BIN="$ROOT/.venv/bin/redisai-fast" REDISAI_FAST_PYTHON="$ROOT/.venv/bin/python" \
             .venv-clients/bin/python -m pytest -q tests_clients "$@"
+        log "pytest (SmartSim venv: SmartSim launches the server)"
+        REDISAI_FAST_BIN="$ROOT/.venv/bin/redisai-fast" REDISAI_FAST_PYTHON="$ROOT/.venv/bin/python" \
+            .venv-smartsim/bin/python -m pytest -q tests_smartsim "$@"
         ;;
     bench)
         shift

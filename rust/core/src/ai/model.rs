@@ -26,6 +26,21 @@ pub struct ModelSpec {
     pub blob: SharedBytes,
 }
 
+impl ModelSpec {
+    /// Whether `other` asks for exactly this model: same backend, device, tag, batching, node
+    /// names and blob bytes.
+    pub fn same_as(&self, other: &ModelSpec) -> bool {
+        self.backend == other.backend
+            && self.device == other.device
+            && self.queue == other.queue
+            && self.tag == other.tag
+            && (self.batchsize, self.minbatchsize, self.minbatchtimeout) == (other.batchsize, other.minbatchsize, other.minbatchtimeout)
+            && self.inputs == other.inputs
+            && self.outputs == other.outputs
+            && self.blob.as_slice() == other.blob.as_slice()
+    }
+}
+
 /// How much longer than `run-inline-max-us` a whole inline batch may hold the event loop.
 pub const BATCH_INLINE_FACTOR: u64 = 10;
 

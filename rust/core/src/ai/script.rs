@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::RunStats;
 
 /// What AI.SCRIPTSTORE / AI.SCRIPTSET specify.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ScriptSpec {
     /// As the client wrote it.
     pub device: String,
