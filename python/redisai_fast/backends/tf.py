@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from redisai_fast import _core
-from redisai_fast.backends import BackendError, Device, Options, framework_message, gpu_missing
+from redisai_fast.backends import BackendError, Device, Options, clean_message, framework_message, gpu_missing
 
 tf1 = tf.compat.v1
 
@@ -26,14 +26,14 @@ def tf_type_name(dtype: Any) -> str:
     return {"float32": "float", "float64": "double", "float16": "half"}.get(dtype.name, dtype.name)
 
 
-def run_error(exc: BaseException) -> str:
-    """TensorFlow's own message for a failed run, as RedisAI (TF's C API) relays it: Python's
+def run_error(exc: BaseException) -> BackendError:
+    """A failed run. TensorFlow's own message goes out as RedisAI (TF's C API) relays it: Python's
     Session wraps it ("Graph execution error: Detected at node ...") and keeps the original as the
-    exception's context."""
-    inner = exc.__context__
-    if isinstance(inner, tf.errors.OpError) and inner.message:
-        return inner.message
-    return str(getattr(exc, "message", "") or framework_message(exc))
+    exception's context. Checks made by Python's Session alone (feed shapes) answer `ERR ...`."""
+    for err in (exc.__context__, exc):
+        if isinstance(err, tf.errors.OpError) and err.message:
+            return BackendError(err.message, verbatim=True)
+    return BackendError(clean_message(exc))
 
 
 class TfModel:
@@ -56,7 +56,7 @@ class TfModel:
         try:
             outs = self.session.run(self.fetches, feed)
         except Exception as exc:  # tf.errors.OpError and friends
-            raise BackendError(run_error(exc), verbatim=True) from exc
+            raise run_error(exc) from exc
         result = []
         for o in outs:
             a = np.asarray(o)
