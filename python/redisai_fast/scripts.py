@@ -157,7 +157,7 @@ class CompiledScript:
     def call(self, function: str, inputs: list[Any], keys: list[str], args: list[str], n_outputs: int) -> list[Any]:
         fn = self._function(function)
         if fn is None:
-            raise BackendError(f"ERR Function does not exist: {function}")
+            raise BackendError(f"Function does not exist: {function}", verbatim=True)
         tensors = [to_torch(v, self.device, "script") for v in inputs]
         try:
             no_grad_on_this_thread()
@@ -183,7 +183,7 @@ class CompiledScript:
         parameter takes the rest (RedisAI's `$` inputs)."""
         kinds = _arg_kinds(fn)
         if len(kinds) > len(tensors):
-            raise BackendError(f"ERR Wrong number of inputs provided to function: {name}")
+            raise BackendError(f"Wrong number of inputs provided to function: {name}", verbatim=True)
         call: list[Any] = []
         for i, kind in enumerate(kinds):
             if kind == "Tensor":
@@ -192,10 +192,10 @@ class CompiledScript:
                 call.append(tensors[i:])
                 break
             else:
-                raise BackendError(f"ERR Unsupported input type in function definition: {name}")
+                raise BackendError(f"Unsupported input type in function definition: {name}", verbatim=True)
         else:
             if len(tensors) > len(kinds):
-                raise BackendError(f"ERR Wrong number of inputs provided to function: {name}")
+                raise BackendError(f"Wrong number of inputs provided to function: {name}", verbatim=True)
         return call
 
 
@@ -227,7 +227,7 @@ def compile_script(source: str, device: Device, entry_points: list[str]) -> Comp
     except Exception as exc:  # torch.jit.frontend errors, RuntimeError from the compiler
         # RedisAI keeps the compiler's spacing (its caret lines line up), one space per newline
         text = str(exc).replace("\r", "").replace("\n", " ") or type(exc).__name__
-        raise BackendError(f"ERR {text}") from exc
+        raise BackendError(text, verbatim=True) from exc
     for name in entry_points:
         fn = None
         try:
@@ -235,14 +235,15 @@ def compile_script(source: str, device: Device, entry_points: list[str]) -> Comp
         except RuntimeError:
             pass
         if fn is None:
-            raise BackendError(f"ERR Function {name} does not exist in the given script.")
+            raise BackendError(f"Function {name} does not exist in the given script.", verbatim=True)
         kinds = _arg_kinds(fn)
         if len(kinds) != 3:
-            raise BackendError(f"ERR Wrong number of inputs in function {name}. Expected 3 but was {len(kinds)}")
+            raise BackendError(f"Wrong number of inputs in function {name}. Expected 3 but was {len(kinds)}", verbatim=True)
         if kinds != ENTRY_SIGNATURE:
             raise BackendError(
-                f"ERR Wrong inputs type in function {name}. Expected signature similar to: "
-                f"def {name}(tensors: List[Tensor], keys: List[str], args: List[str])"
+                f"Wrong inputs type in function {name}. Expected signature similar to: "
+                f"def {name}(tensors: List[Tensor], keys: List[str], args: List[str])",
+                verbatim=True,
             )
     return CompiledScript(cu, device, entry_points)
 

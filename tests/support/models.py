@@ -198,6 +198,28 @@ def torch_wrong_batch() -> bytes:
     return _torch_bytes(torch.jit.script(Bad()))
 
 
+@lru_cache
+def torch_format_v1_sum() -> bytes:
+    """x, y -> x + y as a TorchScript archive of file format version 1, the layout torch 1.x wrote
+    (`op_version_set = 1` code, the module object as a protocol-2 pickle, no tensors)."""
+    import zipfile
+
+    code = (
+        "op_version_set = 1\nclass Sum2(Module):\n  __parameters__ = []\n  training : bool\n"
+        "  def forward(self: __torch__.Sum2,\n    x: Tensor,\n    y: Tensor) -> Tensor:\n"
+        "    return torch.add(x, y, alpha=1)\n"
+    )
+    # pickle of the module: GLOBAL __torch__.Sum2, NEWOBJ, BUILD {"training": True}
+    data = b"\x80\x02c__torch__\nSum2\nq\x00)\x81}(X\x08\x00\x00\x00trainingq\x01\x88ubq\x02."
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # torch reads stored (uncompressed) records
+        z.writestr("sum2/version", "1\n")
+        z.writestr("sum2/code/__torch__.py", code)
+        z.writestr("sum2/data.pkl", data)
+        z.writestr("sum2/constants.pkl", b"\x80\x02).")  # pickle of ()
+    return buf.getvalue()
+
+
 # ---------------------------------------------------------------- TensorFlow (frozen GraphDef)
 
 @lru_cache
@@ -239,6 +261,24 @@ def tf_linear() -> bytes:
         b = tf.constant(LIN_B)
         tf.add(tf.matmul(x, w), b, name="y")
     return g.as_graph_def().SerializeToString()
+
+
+@lru_cache
+def tf1_graph_producer_0() -> bytes:
+    """a, b (float) -> mul = a * b, written the way TensorFlow 1 wrote frozen graphs: GraphDef
+    producer version 0, placeholders without a shape attribute (RedisAI's classic graph.pb)."""
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    float_type = tf1.AttrValue(type=tf.float32.as_datatype_enum)
+    g = tf1.GraphDef()
+    g.node.extend([
+        tf1.NodeDef(name="a", op="Placeholder", attr={"dtype": float_type}),
+        tf1.NodeDef(name="b", op="Placeholder", attr={"dtype": float_type}),
+        tf1.NodeDef(name="mul", op="Mul", input=["a", "b"], attr={"T": float_type}),
+    ])
+    g.versions.producer = 0
+    return g.SerializeToString()
 
 
 # ---------------------------------------------------------------- TFLite (TF converter)

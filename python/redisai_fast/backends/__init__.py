@@ -42,10 +42,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class BackendError(Exception):
-    """An error whose message is the client's error reply (it starts with an error code)."""
+    """An error whose message is the client's whole error reply line. Our own messages start with
+    an error code (`ERR` is added when missing). `verbatim=True`: a framework's text that RedisAI
+    relays as the line itself, without a code (`-Invalid GraphDef`, onnxruntime's and TorchScript's
+    messages); the reply encoder turns each newline into one space, as RedisAI does."""
 
-    def __init__(self, message: str) -> None:
-        if not re.match(r"^[A-Z]+ ", message):
+    def __init__(self, message: str, *, verbatim: bool = False) -> None:
+        if not message or (not verbatim and not re.match(r"^[A-Z]+ ", message)):
             message = "ERR " + message
         super().__init__(message)
         self.message = message
@@ -181,6 +184,12 @@ class Registry:
 
 def clean_message(exc: BaseException) -> str:
     """A framework exception as one line, without wrapper noise."""
-    text = str(exc).strip() or type(exc).__name__
-    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : [A-Z_]+ : ", "", text)
-    return " ".join(text.split())
+    return " ".join(framework_message(exc).split()) or type(exc).__name__
+
+
+def framework_message(exc: BaseException) -> str:
+    """A framework's own error text as RedisAI relays it: whitespace kept (the reply encoder turns
+    each newline into one space), without the Python binding's wrapper (`[ONNXRuntimeError] : 2 :
+    INVALID_ARGUMENT : `)."""
+    text = str(exc) or type(exc).__name__
+    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : [A-Z_]+ : ", "", text)

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from redisai_fast import _core
-from redisai_fast.backends import BackendError, Device, Options, clean_message, gpu_missing
+from redisai_fast.backends import BackendError, Device, Options, framework_message, gpu_missing
 
 
 class Watchdog:
@@ -76,7 +76,7 @@ class OnnxModel:
         try:
             outs = self._run(self.output_names, feeds, opts)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise BackendError(clean_message(exc)) from exc
+            raise BackendError(framework_message(exc), verbatim=True) from exc
         finally:
             dog.finished()
         return [to_output(o) for o in outs]
@@ -127,10 +127,10 @@ class OnnxBackend:
         try:
             session = ort.InferenceSession(bytes(blob), so, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
-            msg = clean_message(exc)
+            msg = framework_message(exc)  # onnxruntime's own text, as RedisAI relays it
             if "IR version" in msg or "opset" in msg.lower():
                 msg = f"{msg} (the model needs a newer onnxruntime than the installed {ort.__version__})"
-            raise BackendError(msg) from exc
+            raise BackendError(msg, verbatim=True) from exc
         return OnnxModel(session, self)
 
 

@@ -10,9 +10,30 @@ import numpy as np
 import tensorflow as tf
 
 from redisai_fast import _core
-from redisai_fast.backends import BackendError, Device, Options, clean_message, gpu_missing
+from redisai_fast.backends import BackendError, Device, Options, clean_message, framework_message, gpu_missing
 
 tf1 = tf.compat.v1
+
+# TensorFlow's own names for the tensor types (DataTypeString), as its C API's errors spell them
+TF_TYPE_NAMES = {
+    "FLOAT": "float", "DOUBLE": "double", "INT8": "int8", "INT16": "int16", "INT32": "int32",
+    "INT64": "int64", "UINT8": "uint8", "UINT16": "uint16", "BOOL": "bool", "STRING": "string",
+}
+
+
+def tf_type_name(dtype: Any) -> str:
+    """A tf.DType as TensorFlow's C++ core names it (`float`, not Python's `float32`)."""
+    return {"float32": "float", "float64": "double", "float16": "half"}.get(dtype.name, dtype.name)
+
+
+def run_error(exc: BaseException) -> BackendError:
+    """A failed run. TensorFlow's own message goes out as RedisAI (TF's C API) relays it: Python's
+    Session wraps it ("Graph execution error: Detected at node ...") and keeps the original as the
+    exception's context. Checks made by Python's Session alone (feed shapes) answer `ERR ...`."""
+    for err in (exc.__context__, exc):
+        if isinstance(err, tf.errors.OpError) and err.message:
+            return BackendError(err.message, verbatim=True)
+    return BackendError(clean_message(exc))
 
 
 class TfModel:
@@ -22,15 +43,20 @@ class TfModel:
         self.fetches = fetches
         self.input_names = inputs
         self.output_names = outputs
+        self.feed_types = [tf_type_name(t.dtype) for t in feeds]
 
     def run(self, inputs: list[Any]) -> list[Any]:
         feed = {}
-        for t, v in zip(self.feeds, inputs):
+        for i, (t, v) in enumerate(zip(self.feeds, inputs)):
+            # Session.run would cast the value to the placeholder's type; TF's C API (RedisAI) refuses
+            given = TF_TYPE_NAMES.get(v.dtype, v.dtype)
+            if given != self.feed_types[i]:
+                raise BackendError(f"Expects arg[{i}] to be {self.feed_types[i]} but {given} is provided", verbatim=True)
             feed[t] = np.array(v.strings(), dtype=object).reshape(v.shape) if v.dtype == "STRING" else np.asarray(v)
         try:
             outs = self.session.run(self.fetches, feed)
         except Exception as exc:  # tf.errors.OpError and friends
-            raise BackendError(clean_message(getattr(exc, "message", exc))) from exc
+            raise run_error(exc) from exc
         result = []
         for o in outs:
             a = np.asarray(o)
@@ -61,7 +87,7 @@ class TfBackend:
         try:
             graph_def.ParseFromString(bytes(blob))
         except Exception as exc:  # protobuf DecodeError
-            raise BackendError("ERR Invalid GraphDef") from exc
+            raise BackendError("Invalid GraphDef", verbatim=True) from exc
         producer = graph_def.versions.producer
         if producer > tf.version.GRAPH_DEF_VERSION:
             raise BackendError(
@@ -74,13 +100,16 @@ class TfBackend:
             with graph.as_default(), tf.device(place):
                 tf1.import_graph_def(graph_def, name="")
         except Exception as exc:  # ValueError / InvalidArgumentError for malformed graphs
-            raise BackendError(f"ERR Invalid GraphDef: {clean_message(exc)}") from exc
+            raise BackendError(framework_message(exc), verbatim=True) from exc
         feeds, fetches = [], []
         for name in inputs:
             try:
-                feeds.append(graph.get_tensor_by_name(f"{name}:0" if ":" not in name else name))
+                feed = graph.get_tensor_by_name(f"{name}:0" if ":" not in name else name)
             except (KeyError, ValueError) as exc:
                 raise BackendError(f'ERR Input node named "{name}" not found in TF graph.') from exc
+            if feed.op.type != "Placeholder":  # RedisAI feeds placeholders only
+                raise BackendError(f'ERR Input node named "{name}" not found in TF graph.')
+            feeds.append(feed)
         for name in outputs:
             try:
                 fetches.append(graph.get_tensor_by_name(f"{name}:0" if ":" not in name else name))

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from redisai_fast.backends import BackendError, Device, Options, clean_message, gpu_missing
+from redisai_fast.backends import BackendError, Device, Options, framework_message, gpu_missing
 
 _threads_set = False
 HALF_TYPES = (torch.float16, torch.bfloat16)
@@ -71,17 +71,18 @@ def to_outputs(result: Any) -> list[Any]:
 
 
 def n_outputs(schema: Any) -> int:
-    """Output count from the forward signature: a tuple's length, else 1 (0: unknown, e.g. a list)."""
-    returns = schema.returns
-    if len(returns) != 1:
-        return len(returns)
-    t = returns[0].type
-    kind = t.kind()
-    if kind == "TupleType":
-        return len(t.elements())
-    if kind == "ListType":
-        return 0
-    return 1
+    """Output count from the forward signature, counted as RedisAI counts it: a tensor is one, a
+    tuple its tensor elements (0: unknown, e.g. a list, whose length only a run tells)."""
+    count = 0
+    for ret in schema.returns:
+        kind = ret.type.kind()
+        if kind == "TensorType":
+            count += 1
+        elif kind == "TupleType":
+            count += sum(1 for e in ret.type.elements() if e.kind() == "TensorType")
+        else:
+            return 0
+    return count
 
 
 def no_grad_on_this_thread() -> None:
@@ -99,7 +100,8 @@ class TorchModel:
         self.dev = dev
         schema = module.forward.schema
         self.input_names = [a.name for a in schema.arguments[1:]]
-        self.output_names = [f"output_{i}" for i in range(n_outputs(schema))]
+        # TorchScript outputs have no names: RedisAI lists one "" per output (AI.MODELGET META)
+        self.output_names = [""] * n_outputs(schema)
 
     def run(self, inputs: list[Any]) -> list[Any]:
         try:
@@ -108,7 +110,7 @@ class TorchModel:
         except BackendError:
             raise
         except Exception as exc:  # TorchScript raises RuntimeError subclasses with long traces
-            raise BackendError(clean_message(exc)) from exc
+            raise BackendError(framework_message(exc), verbatim=True) from exc
 
 
 class TorchBackend:
@@ -126,10 +128,10 @@ class TorchBackend:
         try:
             module = torch.jit.load(io.BytesIO(bytes(blob)), map_location=dev)
         except Exception as exc:  # torch raises RuntimeError for anything that is not TorchScript
-            msg = clean_message(exc)
+            msg = framework_message(exc)  # torch's own text, as RedisAI relays it
             if "version" in msg.lower() and ("newer" in msg.lower() or "supported" in msg.lower()):
                 msg += f" (the model was saved by a newer PyTorch than the installed {torch.__version__})"
-            raise BackendError(f"ERR could not load the TorchScript model: {msg}") from exc
+            raise BackendError(msg, verbatim=True) from exc
         module.eval()
         return TorchModel(module, dev)
 

@@ -112,15 +112,17 @@ pub fn reply_tagged_keys(ctx: &mut Ctx, tag_of: impl Fn(&Value) -> Option<&[u8]>
     }
 }
 
-/// The reply line for an error message from a framework or the core (adds `ERR` when missing).
+/// The reply for a failed load or run: `msg` is the whole error line as its maker wrote it. The
+/// core's and the adapters' own messages carry their code (`ERR ...`); a framework's text that
+/// RedisAI relays without one (`Invalid GraphDef`, onnxruntime's and TorchScript's messages) is
+/// sent as it is, as RedisAI sends it.
 pub fn error_reply(msg: &str) -> Vec<u8> {
-    let line = if has_error_code(msg) { msg.to_string() } else { format!("ERR {msg}") };
-    encode(false, |o| o.error(&line))
+    encode(false, |o| o.error(error_line(msg)))
 }
 
-fn has_error_code(msg: &str) -> bool {
-    let word = msg.split(' ').next().unwrap_or("");
-    word.len() > 1 && word.bytes().all(|c| c.is_ascii_uppercase())
+/// `msg` as an error line (`ERR` only when there is no text at all).
+pub fn error_line(msg: &str) -> &str {
+    if msg.is_empty() { "ERR" } else { msg }
 }
 
 /// Writes a run's outputs to their keys and gives the client `+OK`, the error, or `+TIMEDOUT`.

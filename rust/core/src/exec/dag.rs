@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use super::{CancelFlag, RunOutcome, RunRequest, ScriptCall, Work};
 use crate::ai::{Model, Script};
+use crate::commands::ai_common::error_line;
 use crate::commands::tensor::{reply_tensor, GetFormat};
 use crate::keyspace::Value;
 use crate::resp::{Out, Reply};
@@ -221,12 +222,7 @@ impl DagRun {
                 }
                 RunOutcome::Err(msg) => {
                     st.failed = true;
-                    let line = if msg.split(' ').next().is_some_and(|w| w.len() > 1 && w.bytes().all(|c| c.is_ascii_uppercase())) {
-                        msg
-                    } else {
-                        format!("ERR {msg}")
-                    };
-                    st.status[i] = Status::Done(run.encode(|o| o.error(&line)));
+                    st.status[i] = Status::Done(run.encode(|o| o.error(error_line(&msg))));
                 }
                 RunOutcome::TimedOut => {
                     st.timed_out = true;
