@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -180,37 +179,37 @@ def test_config_get_set(r: redis.Redis) -> None:
     assert r.config_get("port")["port"] != "0"
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_over(pid: int, seconds: float) -> float:
-    before = cpu_seconds(pid)
-    time.sleep(seconds)
-    return cpu_seconds(pid) - before
-
-
 def test_busy_polling_follows_busy_poll_us_and_stops_when_idle() -> None:
     """After serving a client the event loop polls for `busy-poll-us` instead of sleeping; it must
-    go back to sleep when clients go quiet, and 0 turns polling off."""
+    go back to sleep when clients go quiet, and 0 turns polling off. Counted in loop passes
+    (INFO stats `busy_poll_passes`), not CPU time, so a loaded machine cannot change the answer."""
+
+    def passes() -> int:
+        return int(r.info("stats")["busy_poll_passes"])
+
     with ServerProcess() as s:
         r = redis.Redis(port=s.port)
         assert r.config_get("busy-poll-us") == {"busy-poll-us": "200"}
         for _ in range(500):
             r.ping()
-        time.sleep(0.1)
-        # a loop that kept polling would burn the whole second
-        assert cpu_over(s.pid, 1.0) < 0.3
+        assert passes() > 0  # the loop polled between the PINGs
+        time.sleep(0.2)
+        idle = passes()
+        time.sleep(1.0)
+        # asleep: only the 200 µs window after that INFO itself (a pass is a few µs; a loop that
+        # kept polling would count tens of thousands of passes in the second)
+        assert passes() - idle < 1000
         r.config_set("busy-poll-us", "1000000")
         r.ping()
-        # a 1 s window: the loop stays awake, polling, after that one command
-        assert cpu_over(s.pid, 0.5) > 0.2
+        first = passes()
+        time.sleep(0.3)
+        assert passes() - first > 1000  # a 1 s window: still polling 0.3 s after that one command
         r.config_set("busy-poll-us", "0")
         time.sleep(1.1)
+        off = passes()
         for _ in range(100):
             r.ping()
-        assert cpu_over(s.pid, 0.5) < 0.15
+        assert passes() == off
         assert "argument must be between 0 and 1000000" in err(r, "CONFIG", "SET", "busy-poll-us", "-1")
 
 
@@ -268,7 +267,6 @@ def test_shutdown_nosave_stops_the_process() -> None:
 
 
 def test_sigterm_and_sigint_shut_down_cleanly() -> None:
-    import os
     import signal
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -699,9 +699,9 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
         "stats" => {
             let st = &s.stats;
             let ks = ctx.ks.stats;
-            t += &format!("# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\n",
+            t += &format!("# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nbusy_poll_passes:{}\r\n",
                 st.connections_received.load(Relaxed), st.commands_processed.load(Relaxed), st.net_input_bytes.load(Relaxed),
-                st.net_output_bytes.load(Relaxed), st.rejected_connections.load(Relaxed), ks.expired, ks.hits, ks.misses, st.error_replies.load(Relaxed));
+                st.net_output_bytes.load(Relaxed), st.rejected_connections.load(Relaxed), ks.expired, ks.hits, ks.misses, st.error_replies.load(Relaxed), s.exec.poll.passes.load(Relaxed));
         }
         "replication" => t += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n",
         "cpu" => {

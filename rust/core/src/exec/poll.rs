@@ -18,12 +18,14 @@ pub struct PollWindow {
     seen: AtomicU64,
     /// End of the current window, in ns since `epoch`.
     deadline_ns: AtomicU64,
+    /// Loop passes spent polling (INFO stats `busy_poll_passes`).
+    pub passes: AtomicU64,
     epoch: Instant,
 }
 
 impl Default for PollWindow {
     fn default() -> Self {
-        PollWindow { activity: AtomicU64::new(0), seen: AtomicU64::new(0), deadline_ns: AtomicU64::new(0), epoch: Instant::now() }
+        PollWindow { activity: AtomicU64::new(0), seen: AtomicU64::new(0), deadline_ns: AtomicU64::new(0), passes: AtomicU64::new(0), epoch: Instant::now() }
     }
 }
 
@@ -36,7 +38,11 @@ impl PollWindow {
     /// Whether to poll once more: activity within the last `window_us` and no other thread of
     /// ours busy (`others_busy`: workers, a background save).
     pub fn keep_polling(&self, window_us: u64, others_busy: bool) -> bool {
-        self.keep_polling_at(self.epoch.elapsed().as_nanos() as u64, window_us, others_busy)
+        let go = self.keep_polling_at(self.epoch.elapsed().as_nanos() as u64, window_us, others_busy);
+        if go {
+            self.passes.fetch_add(1, Relaxed);
+        }
+        go
     }
 
     fn keep_polling_at(&self, now_ns: u64, window_us: u64, others_busy: bool) -> bool {
