@@ -95,7 +95,7 @@ case "${1:-help}" in
     bench)
         shift
         ensure_debian_packages
-        ensure_venv .venv requirements/server.txt requirements/test.txt
+        ensure_venv .venv requirements/server.txt requirements/test.txt requirements/bench.txt
         build_core
         exec .venv/bin/python benches/run.py "$@"
         ;;

@@ -86,6 +86,11 @@ def test_tensors_are_stored_in_the_documented_layout(standalone) -> None:
     assert ra.execute_command("AI.TENSORSET", "t", "FLOAT", 2, 3, "BLOB", x.tobytes()) == b"OK"
     raw = store.client().get("t")
     assert raw[:4] == MAGIC and raw[4] == 1 and raw[5] == 1  # layout version 1, a tensor
+    # read as docs/store-format.md describes it
+    body = raw[24:]
+    assert body[0] == 4 and body[1] == 0 and body[2] == 2  # the codec's tensor, FLOAT, rank 2
+    assert struct.unpack("<2q", body[3:19]) == (2, 3)
+    assert body[19] == 24 and body[20:] == x.tobytes()  # a one-byte varint length, then the data
     assert rb.execute_command("AI.TENSORGET", "t", "BLOB") == x.tobytes()
     assert rb.execute_command("AI.TENSORGET", "t", "META") == [b"dtype", b"FLOAT", b"shape", [2, 3]]
     assert rb.type("t") == b"AI_TENSOR" and store.client().type("t") == b"string"

