@@ -31,7 +31,10 @@ const PARAMS: &[Param] = &[
     Param { name: "max-tensor-bytes", kind: Kind::Mem, default: "536870912", mutable: true },
     Param { name: "maxclients", kind: Kind::Int { min: 1, max: 1_000_000 }, default: "10000", mutable: true },
     Param { name: "maxmemory", kind: Kind::Mem, default: "0", mutable: true },
-    Param { name: "maxmemory-policy", kind: Kind::OneOf(&["noeviction"]), default: "noeviction", mutable: true },
+    Param { name: "maxmemory-policy", kind: Kind::OneOf(crate::keyspace::evict::POLICY_NAMES), default: "noeviction", mutable: true },
+    Param { name: "maxmemory-samples", kind: Kind::Int { min: 1, max: 64 }, default: "5", mutable: true },
+    Param { name: "lfu-log-factor", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "10", mutable: true },
+    Param { name: "lfu-decay-time", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "1", mutable: true },
     Param { name: "timeout", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: true },
     Param { name: "loglevel", kind: Kind::OneOf(LOGLEVELS), default: "notice", mutable: true },
     Param { name: "logfile", kind: Kind::Str, default: "", mutable: false },
@@ -237,6 +240,15 @@ impl Config {
     pub fn busy_poll_us(&self) -> u64 {
         self.hot.busy_poll_us
     }
+    /// What the keyspace needs to choose keys to evict (maxmemory-policy, -samples, lfu-*).
+    pub fn eviction(&self) -> crate::keyspace::EvictionConfig {
+        crate::keyspace::EvictionConfig {
+            policy: self.get("maxmemory-policy").and_then(crate::keyspace::Policy::parse).unwrap_or_default(),
+            samples: self.num("maxmemory-samples") as usize,
+            lfu_log_factor: self.num("lfu-log-factor") as f64,
+            lfu_decay_time: self.num("lfu-decay-time"),
+        }
+    }
 }
 
 /// `save "<seconds> <changes> ..."` rules; empty disables.
@@ -266,6 +278,25 @@ mod tests {
         assert!(c.set("THREADS_PER_QUEUE", "4", true).is_ok());
         assert!(c.set("threads-per-queue", "2", true).is_ok());
         assert_eq!(c.threads_per_queue(), 2);
+    }
+
+    #[test]
+    fn every_eviction_policy() {
+        let mut c = Config::default();
+        assert_eq!(c.eviction().policy, crate::keyspace::Policy::NoEviction);
+        for p in crate::keyspace::evict::POLICY_NAMES {
+            c.set("maxmemory-policy", &p.to_uppercase(), false).expect("a policy");
+            assert_eq!(c.get("maxmemory-policy"), Some(*p));
+        }
+        assert_eq!(
+            c.set("maxmemory-policy", "lru", false),
+            Err(ConfigError::Invalid("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".into()))
+        );
+        assert!(c.set("maxmemory-samples", "65", false).is_err());
+        c.set("maxmemory-samples", "10", false).expect("samples");
+        c.set("lfu-decay-time", "0", false).expect("decay");
+        assert_eq!(c.eviction().samples, 10);
+        assert_eq!(c.eviction().lfu_decay_time, 0);
     }
 
     #[test]

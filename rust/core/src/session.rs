@@ -132,16 +132,18 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
             return Ok((false, None));
         }
     }
+    let mut ks = server.ks.lock();
+    let now = now_ms();
     if spec.has(flags::DENYOOM) {
         let max = server.config.read().maxmemory();
-        if max > 0 && server.used_memory() as u64 > max {
+        // over the limit: evict by maxmemory-policy first (Redis's performEvictions)
+        if max > 0 && server.used_memory() as u64 > max && !server.evict_to_limit(&mut ks, max, now) {
             return Err(CmdError::oom());
         }
     }
-    let mut ks = server.ks.lock();
     let mark = out.len();
     let changes = ks.changes;
-    let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: false, deferred: None, host_job: None };
+    let mut ctx = Ctx { server, ks: &mut ks, client, out, now, spec, blocked: false, run: None, in_exec: false, deferred: None, host_job: None };
     let r = (spec.run)(&mut ctx, args);
     if r.is_ok() && !ctx.blocked && ctx.ks.changes != changes {
         log_write(server, ctx.ks, spec, args);

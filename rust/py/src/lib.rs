@@ -218,6 +218,7 @@ impl PyServer {
     /// Deletes keys whose TTL has passed (called periodically by the host); returns how many.
     fn expire_cycle(&self, py: Python<'_>) -> usize {
         deferred::release_pending(py);
+        self.inner.used_memory(); // samples the peak for INFO's used_memory_peak
         py.detach(|| self.inner.ks.lock().expire_cycle(now_ms(), 1000))
     }
 

@@ -47,6 +47,11 @@ impl Value {
         }
     }
 
+    /// A model or a script: expensive to rebuild, so eviction takes them last.
+    pub fn is_ai_object(&self) -> bool {
+        matches!(self, Value::Model(_) | Value::Script(_))
+    }
+
     /// The name TYPE answers (RedisAI's module type names for AI values).
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -6,22 +6,45 @@ pub mod dtype;
 use std::sync::Arc;
 
 use buffer::{AlignedBuf, SharedBytes, Storage};
+use triomphe::ThinArc;
 pub use dtype::DType;
 
 use crate::error::{CmdError, CmdResult};
 use crate::num::{parse_f64, parse_i64};
 use crate::resp::Reply;
 
-/// An immutable tensor. Cloning shares the data.
+/// An immutable tensor. Cloning shares it (one reference count). One allocation holds the
+/// header, the shape and, for small tensors (up to `INLINE_MAX` bytes, not STRING), the data
+/// itself, 8-byte aligned; larger ones point at a 64-byte aligned shared buffer.
 #[derive(Clone)]
-pub struct Tensor {
+pub struct Tensor(ThinArc<Head, i64>);
+
+/// Data up to this size is kept inside the tensor's own allocation.
+pub const INLINE_MAX: usize = 256;
+
+struct Head {
     dtype: DType,
-    shape: Vec<i64>,
+    ndim: u32,
+    /// Data bytes of an inline tensor (after the shape in the slice).
+    inline_len: u32,
+    /// Where the data of a large (or STRING) tensor is.
+    shared: Option<Box<SharedData>>,
+}
+
+struct SharedData {
     data: SharedBytes,
     off: usize,
     len: usize,
     /// STRING tensors: where each element starts in `bytes()` (each ends with a NUL).
-    str_offsets: Option<Arc<[usize]>>,
+    str_offsets: Option<Box<[usize]>>,
+}
+
+fn cannot_allocate() -> CmdError {
+    CmdError::err("cannot allocate the tensor")
+}
+
+fn ndim_of(shape: &[i64]) -> CmdResult<u32> {
+    u32::try_from(shape.len()).map_err(|_| CmdError::err("invalid tensor shape"))
 }
 
 /// Where a tensor's data comes from.
@@ -56,6 +79,9 @@ impl Tensor {
         }
         let nbytes = count.checked_mul(dtype.size()).ok_or_else(|| too_big(usize::MAX))?;
         let alloc_err = |_| CmdError::err(format!("cannot allocate {nbytes} bytes for the tensor"));
+        if nbytes <= INLINE_MAX {
+            return Self::build_inline(dtype, &shape, init, nbytes);
+        }
         let buf = match init {
             TensorInit::Zeros => {
                 if nbytes > max_bytes {
@@ -81,7 +107,48 @@ impl Tensor {
             }
         };
         let len = buf.len();
-        Ok(Tensor { dtype, shape, data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: None })
+        Self::shared(dtype, &shape, SharedData { data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: None })
+    }
+
+    /// A small tensor with its data inside its own allocation.
+    fn build_inline(dtype: DType, shape: &[i64], init: TensorInit<'_>, nbytes: usize) -> CmdResult<Tensor> {
+        let mut small = [0u8; INLINE_MAX];
+        let data = &mut small[..nbytes];
+        match init {
+            TensorInit::Zeros => {}
+            TensorInit::Blob(b) => {
+                check_blob(dtype, b, nbytes)?;
+                data.copy_from_slice(b);
+            }
+            TensorInit::OwnedBlob(b) => {
+                check_blob(dtype, b.as_slice(), nbytes)?;
+                data.copy_from_slice(b.as_slice());
+            }
+            TensorInit::Values(vals) => fill_values(dtype, &vals, data)?,
+        }
+        Self::inline(dtype, shape, data)
+    }
+
+    /// A tensor holding a copy of `data` inline (`data.len() <= INLINE_MAX`).
+    fn inline(dtype: DType, shape: &[i64], data: &[u8]) -> CmdResult<Tensor> {
+        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: data.len() as u32, shared: None };
+        let words = data.chunks(8).map(|c| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            i64::from_ne_bytes(w)
+        });
+        let items = shape.iter().copied().chain(words);
+        let n = shape.len() + data.len().div_ceil(8);
+        ThinArc::try_from_header_and_iter(head, ExactLen(items, n)).map(Tensor).map_err(|_| cannot_allocate())
+    }
+
+    fn shared(dtype: DType, shape: &[i64], data: SharedData) -> CmdResult<Tensor> {
+        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: 0, shared: Some(Box::new(data)) };
+        ThinArc::try_from_header_and_slice(head, shape).map(Tensor).map_err(|_| cannot_allocate())
+    }
+
+    fn head(&self) -> &Head {
+        &self.0.header.header
     }
 
     fn build_strings(shape: Vec<i64>, count: usize, init: TensorInit<'_>, max_bytes: usize) -> CmdResult<Tensor> {
@@ -119,14 +186,8 @@ impl Tensor {
             }
         };
         let len = buf.len();
-        Ok(Tensor {
-            dtype: DType::String,
-            shape,
-            data: Arc::new(Storage::Owned(buf)),
-            off: 0,
-            len,
-            str_offsets: Some(offsets.into()),
-        })
+        let data = SharedData { data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: Some(offsets.into()) };
+        Self::shared(DType::String, &shape, data)
     }
 
     /// Wraps bytes produced elsewhere (a backend's output), checking their size against the shape.
@@ -139,62 +200,74 @@ impl Tensor {
             if count.checked_mul(dtype.size()) != Some(len) {
                 return Err(CmdError::err("data length does not match tensor shape and type"));
             }
+            if len <= INLINE_MAX {
+                // small outputs are copied in: the tensor no longer keeps the producer's buffer
+                return Self::inline(dtype, &shape, data.as_slice());
+            }
             None
         };
-        Ok(Tensor { dtype, shape, data, off: 0, len, str_offsets })
+        Self::shared(dtype, &shape, SharedData { data, off: 0, len, str_offsets })
     }
 
     /// Rows `start..start+rows` of dimension 0, sharing this tensor's storage.
     pub fn slice_rows(&self, start: usize, rows: usize) -> Result<Tensor, String> {
-        let d0 = *self.shape.first().ok_or("ERR cannot split a scalar output into batch rows")? as usize;
-        if self.dtype == DType::String {
+        let d0 = *self.shape().first().ok_or("ERR cannot split a scalar output into batch rows")? as usize;
+        if self.dtype() == DType::String {
             return Err("ERR STRING outputs cannot be split into batch rows".into());
         }
         if start + rows > d0 {
             return Err("ERR Model did not generate the expected batch size".into());
         }
-        let row_bytes = self.len.checked_div(d0).unwrap_or(0);
-        let mut shape = self.shape.clone();
+        let row_bytes = self.byte_len().checked_div(d0).unwrap_or(0);
+        let mut shape = self.shape().to_vec();
         shape[0] = rows as i64;
-        Ok(Tensor {
-            dtype: self.dtype,
-            shape,
-            data: self.data.clone(),
-            off: self.off + start * row_bytes,
-            len: rows * row_bytes,
-            str_offsets: None,
-        })
+        let (from, len) = (start * row_bytes, rows * row_bytes);
+        let made = match &self.head().shared {
+            Some(sd) if len > INLINE_MAX => {
+                Self::shared(self.dtype(), &shape, SharedData { data: sd.data.clone(), off: sd.off + from, len, str_offsets: None })
+            }
+            _ => Self::inline(self.dtype(), &shape, &self.bytes()[from..from + len]),
+        };
+        made.map_err(|e| e.0)
     }
 
     pub fn dtype(&self) -> DType {
-        self.dtype
+        self.head().dtype
     }
 
     pub fn shape(&self) -> &[i64] {
-        &self.shape
+        &self.0.slice[..self.head().ndim as usize]
     }
 
     pub fn count(&self) -> usize {
-        element_count(&self.shape).unwrap_or(0)
+        element_count(self.shape()).unwrap_or(0)
     }
 
     /// The tensor's raw bytes (RedisAI's BLOB).
     pub fn bytes(&self) -> &[u8] {
-        &self.data.as_slice()[self.off..self.off + self.len]
+        match &self.head().shared {
+            Some(sd) => &sd.data.as_slice()[sd.off..sd.off + sd.len],
+            None => {
+                let words = &self.0.slice[self.head().ndim as usize..];
+                let len = (self.head().inline_len as usize).min(words.len() * 8);
+                // SAFETY: `words` is initialised memory of at least `len` bytes, and u8 has no
+                // alignment or validity requirements; the borrow keeps the allocation alive.
+                unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), len) }
+            }
+        }
     }
 
     pub fn byte_len(&self) -> usize {
-        self.len
-    }
-
-    /// The shared storage and the byte range of this tensor within it.
-    pub fn storage(&self) -> (&SharedBytes, usize, usize) {
-        (&self.data, self.off, self.len)
+        match &self.head().shared {
+            Some(sd) => sd.len,
+            None => self.head().inline_len as usize,
+        }
     }
 
     /// STRING element `i` without its NUL.
     pub fn string_at(&self, i: usize) -> &[u8] {
-        let (Some(offs), b) = (&self.str_offsets, self.bytes()) else { return &[] };
+        let Some(offs) = self.head().shared.as_ref().and_then(|sd| sd.str_offsets.as_ref()) else { return &[] };
+        let b = self.bytes();
         let start = offs[i];
         let end = offs.get(i + 1).copied().unwrap_or(b.len());
         let s = &b[start..end];
@@ -203,29 +276,36 @@ impl Tensor {
 
     /// Approximate memory used (MEMORY USAGE, INFO used_memory).
     pub fn memory_usage(&self) -> usize {
-        self.len + self.shape.len() * 8 + self.str_offsets.as_ref().map_or(0, |o| o.len() * 8) + 64
+        let header = 32 + self.shape().len() * 8;
+        match &self.head().shared {
+            Some(sd) => header + 48 + sd.len + sd.str_offsets.as_ref().map_or(0, |o| o.len() * 8),
+            None => header + self.byte_len().div_ceil(8) * 8,
+        }
     }
 
     /// `dtype <T> shape [dims]`: the META part (a flat array even in RESP3, as RedisAI).
     pub fn reply_meta_fields(&self, r: &mut dyn Reply) {
         r.bulk_str("dtype");
-        r.bulk_str(self.dtype.name());
+        r.bulk_str(self.dtype().name());
         r.bulk_str("shape");
-        r.array(self.shape.len());
-        for &d in &self.shape {
+        r.array(self.shape().len());
+        for &d in self.shape() {
             r.int(d);
         }
     }
 
     pub fn reply_blob(&self, r: &mut dyn Reply) {
-        r.bulk_shared(&self.data, self.off, self.len);
+        match &self.head().shared {
+            Some(sd) => r.bulk_shared(&sd.data, sd.off, sd.len),
+            None => r.bulk(self.bytes()),
+        }
     }
 
     pub fn reply_values(&self, r: &mut dyn Reply) {
         let n = self.count();
         r.array(n);
         let b = self.bytes();
-        match self.dtype {
+        match self.dtype() {
             DType::Float => b.chunks_exact(4).for_each(|c| r.double(f32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as f64)),
             DType::Double => b.chunks_exact(8).for_each(|c| r.double(f64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))),
             DType::Int8 => b.iter().for_each(|&x| r.int(x as i8 as i64)),
@@ -238,6 +318,23 @@ impl Tensor {
         }
     }
 }
+
+/// An iterator with a known length (a chain of two exact-size iterators is not ExactSizeIterator).
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let x = self.0.next()?;
+        self.1 = self.1.saturating_sub(1);
+        Some(x)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
 /// Checks a BLOB for a fixed-size dtype (size, BOOL values).
 fn check_blob(dtype: DType, b: &[u8], nbytes: usize) -> CmdResult {
@@ -342,6 +439,31 @@ mod tests {
         assert_eq!(e.0, "ERR C-string value contains null character");
         let z = Tensor::build(DType::String, vec![3], TensorInit::Zeros, 64).expect("a tensor");
         assert_eq!(z.string_at(2), b"");
+    }
+
+    #[test]
+    fn small_tensors_inline_large_ones_shared_and_aligned() {
+        let small = Tensor::build(DType::Float, vec![1, 4], TensorInit::Blob(&[1u8; 16]), 1 << 20).expect("a tensor");
+        assert!(small.head().shared.is_none());
+        assert_eq!((small.bytes(), small.shape(), small.byte_len()), (&[1u8; 16][..], &[1i64, 4][..], 16));
+        let odd = Tensor::build(DType::Uint8, vec![3], vals(&["1", "2", "3"]), 64).expect("a tensor");
+        assert_eq!(odd.bytes(), &[1, 2, 3]);
+        let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+        let big = Tensor::build(DType::Uint8, vec![64, 64], TensorInit::Blob(&data), 1 << 20).expect("a tensor");
+        assert!(big.head().shared.is_some());
+        assert_eq!(big.bytes().as_ptr() as usize % buffer::ALIGN, 0);
+        let rows = big.slice_rows(10, 20).expect("rows");
+        assert!(rows.head().shared.is_some());
+        assert_eq!((rows.shape(), rows.bytes()), (&[20i64, 64][..], &data[640..1920]));
+        let few = big.slice_rows(1, 2).expect("rows");
+        assert!(few.head().shared.is_none());
+        assert_eq!(few.bytes(), &data[64..192]);
+        let ints = Tensor::build(DType::Int32, vec![4, 2], vals(&["1", "2", "3", "4", "5", "6", "7", "8"]), 64).expect("a tensor");
+        let mid = ints.slice_rows(1, 2).expect("rows");
+        assert_eq!(mid.bytes(), [3i32, 4, 5, 6].iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
+        let out = Tensor::from_shared(DType::Uint8, vec![2], AlignedBuf::from_slice(b"ab").expect("a buffer").into()).expect("a tensor");
+        assert!(out.head().shared.is_none());
+        assert_eq!(out.bytes(), b"ab");
     }
 
     #[test]
