@@ -53,6 +53,10 @@ impl PyServer {
                 ConfigError::Invalid(why) => PyValueError::new_err(format!("bad value for '{name}': {why}")),
             })?;
         }
+        if cfg.get("disable-thp") == Some("yes") {
+            // SAFETY: plain syscall on this process; on failure (old kernels) THP simply stays on.
+            unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        }
         let inner = Server::new(cfg, alloc::allocated);
         // SAFETY: plain syscall; the fd is closed in Drop.
         let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };

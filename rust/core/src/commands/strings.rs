@@ -1,15 +1,14 @@
 //! String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX INCR INCRBY
 //! DECR DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE SETRANGE.
-use std::sync::Arc;
-
 use super::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::keyspace::value::Str;
 use crate::keyspace::Value;
 use crate::num::{int_arg, parse_f64, parse_i64};
 use crate::resp::{Args, Reply};
 
 /// The string at `key`: Ok(None) if missing, WRONGTYPE if another type.
-fn get_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Arc<Vec<u8>>>> {
+fn get_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Str>> {
     match ctx.ks.get(key, ctx.now) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
@@ -253,11 +252,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn append(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     check_str_or_missing(ctx, args.get(1))?;
     let len = match ctx.ks.get_mut(args.get(1), ctx.now) {
-        Some(Value::Str(s)) => {
-            let s = Arc::make_mut(s);
-            s.extend_from_slice(args.get(2));
-            s.len()
-        }
+        Some(Value::Str(s)) => s.append(args.get(2)),
         _ => {
             ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
             args.get(2).len()
@@ -310,14 +305,7 @@ pub fn setrange(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         ctx.ks.insert(args.get(1), Value::string(Vec::new()));
     }
     let n = match ctx.ks.get_mut(args.get(1), ctx.now) {
-        Some(Value::Str(s)) => {
-            let s = Arc::make_mut(s);
-            if s.len() < off + val.len() {
-                s.resize(off + val.len(), 0);
-            }
-            s[off..off + val.len()].copy_from_slice(&val);
-            s.len()
-        }
+        Some(Value::Str(s)) => s.write_at(off, &val),
         _ => return Err(CmdError::wrongtype()),
     };
     ctx.out.int(n as i64);

@@ -22,17 +22,25 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 const HAS_TTL: u32 = 1 << 31;
 const ACCESS: u32 = (1 << evict::ACCESS_BITS) - 1;
 
-/// One key: its name inline, its value, and Redis's 24-bit access field (plus flags).
+/// One key: its name (inline when short), its value, and in the key's spare word Redis's 24-bit
+/// access field plus flags.
 pub struct Node {
     next: Option<Box<Node>>,
     key: KeyBuf,
     value: Value,
-    meta: u32,
 }
 
 impl Node {
+    fn meta(&self) -> u32 {
+        self.key.extra()
+    }
+
+    fn set_meta(&mut self, m: u32) {
+        self.key.set_extra(m);
+    }
+
     fn has_ttl(&self) -> bool {
-        self.meta & HAS_TTL != 0
+        self.meta() & HAS_TTL != 0
     }
 }
 
@@ -243,8 +251,9 @@ impl Keyspace {
                 Some(std::mem::replace(&mut n.value, value))
             }
             None => {
-                let meta = self.eviction.fresh(now);
-                self.table.insert_new(Box::new(Node { next: None, key: KeyBuf::new(key), value, meta }));
+                let mut k = KeyBuf::new(key);
+                k.set_extra(self.eviction.fresh(now));
+                self.table.insert_new(Box::new(Node { next: None, key: k, value }));
                 None
             }
         };
@@ -257,7 +266,7 @@ impl Keyspace {
         let Some(n) = self.table.get_mut(key) else { return };
         match at {
             Some(t) => {
-                n.meta |= HAS_TTL;
+                n.set_meta(n.meta() | HAS_TTL);
                 match self.ttl.get_mut(key) {
                     Some(e) => e.at = t,
                     None => {
@@ -267,7 +276,7 @@ impl Keyspace {
             }
             None => {
                 if n.has_ttl() {
-                    n.meta &= !HAS_TTL;
+                    n.set_meta(n.meta() & !HAS_TTL);
                     self.ttl.remove(key);
                 }
             }
@@ -419,14 +428,14 @@ impl Keyspace {
     pub fn idle_secs(&mut self, key: &[u8], now: u64) -> Option<u64> {
         self.expire_if_due(key, now);
         let n = self.table.get(key)?;
-        Some(self.eviction.idle_ms(n.meta & ACCESS, now) / 1000)
+        Some(self.eviction.idle_ms(n.meta() & ACCESS, now) / 1000)
     }
 
     /// OBJECT FREQ: the decayed LFU counter (meaningful under an LFU policy).
     pub fn frequency(&mut self, key: &[u8], now: u64) -> Option<u8> {
         self.expire_if_due(key, now);
         let n = self.table.get(key)?;
-        Some(self.eviction.lfu_decayed(n.meta & ACCESS, now))
+        Some(self.eviction.lfu_decayed(n.meta() & ACCESS, now))
     }
 
     /// Deletes one key chosen by the eviction policy and returns its name; None when the policy
@@ -488,7 +497,7 @@ impl Keyspace {
         }
         for k in sampled {
             if let Some(n) = self.candidate(&k, with_ai) {
-                let score = cfg.score(n.meta & ACCESS, self.ttl_of(n), now);
+                let score = cfg.score(n.meta() & ACCESS, self.ttl_of(n), now);
                 self.pool.offer(score, &k);
             }
         }
@@ -499,7 +508,7 @@ impl Keyspace {
         let mut scored = Vec::new();
         for n in self.table.iter() {
             if self.candidate(n.key(), with_ai).is_some() {
-                scored.push((cfg.score(n.meta & ACCESS, self.ttl_of(n), now), n.key().to_vec()));
+                scored.push((cfg.score(n.meta() & ACCESS, self.ttl_of(n), now), n.key().to_vec()));
             }
         }
         for (score, k) in scored {
@@ -514,8 +523,8 @@ impl Keyspace {
 
 /// Records a use of `n` now in its access field.
 fn stamp(cfg: &EvictionConfig, rng: &mut Rng, n: &mut Node, now: u64) {
-    let access = cfg.accessed(n.meta & ACCESS, now, rng);
-    n.meta = (n.meta & !ACCESS) | access;
+    let access = cfg.accessed(n.meta() & ACCESS, now, rng);
+    n.set_meta((n.meta() & !ACCESS) | access);
 }
 
 #[cfg(test)]

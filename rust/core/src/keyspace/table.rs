@@ -4,15 +4,16 @@
 use std::hash::BuildHasher;
 
 /// Keys up to this many bytes live inside the node; longer ones get their own allocation.
-const INLINE_KEY: usize = 22;
+const INLINE_KEY: usize = 18;
 /// The smallest bucket array once the table holds anything.
 const MIN_BUCKETS: usize = 4;
 
-/// A key as a node stores it: inline when short (no allocation of its own).
+/// A key as a node stores it: inline when short (no allocation of its own), with a 32-bit word
+/// its owner may use in what would be padding (the keyspace keeps a key's access field there).
 #[derive(Clone)]
 pub enum KeyBuf {
-    Inline { len: u8, bytes: [u8; INLINE_KEY] },
-    Heap(Box<[u8]>),
+    Inline { extra: u32, len: u8, bytes: [u8; INLINE_KEY] },
+    Heap { extra: u32, bytes: Box<[u8]> },
 }
 
 impl KeyBuf {
@@ -20,16 +21,28 @@ impl KeyBuf {
         if key.len() <= INLINE_KEY {
             let mut bytes = [0u8; INLINE_KEY];
             bytes[..key.len()].copy_from_slice(key);
-            KeyBuf::Inline { len: key.len() as u8, bytes }
+            KeyBuf::Inline { extra: 0, len: key.len() as u8, bytes }
         } else {
-            KeyBuf::Heap(key.into())
+            KeyBuf::Heap { extra: 0, bytes: key.into() }
         }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         match self {
-            KeyBuf::Inline { len, bytes } => &bytes[..*len as usize],
-            KeyBuf::Heap(b) => b,
+            KeyBuf::Inline { len, bytes, .. } => &bytes[..*len as usize],
+            KeyBuf::Heap { bytes, .. } => bytes,
+        }
+    }
+
+    pub fn extra(&self) -> u32 {
+        match self {
+            KeyBuf::Inline { extra, .. } | KeyBuf::Heap { extra, .. } => *extra,
+        }
+    }
+
+    pub fn set_extra(&mut self, v: u32) {
+        match self {
+            KeyBuf::Inline { extra, .. } | KeyBuf::Heap { extra, .. } => *extra = v,
         }
     }
 }
@@ -330,8 +343,11 @@ mod tests {
 
     #[test]
     fn keys_inline_and_on_the_heap() {
-        assert!(matches!(KeyBuf::new(&[7; 22]), KeyBuf::Inline { .. }));
-        assert!(matches!(KeyBuf::new(&[7; 23]), KeyBuf::Heap(_)));
+        assert!(matches!(KeyBuf::new(&[7; 18]), KeyBuf::Inline { .. }));
+        assert!(matches!(KeyBuf::new(&[7; 19]), KeyBuf::Heap { .. }));
+        let mut k = KeyBuf::new(b"x");
+        k.set_extra(77);
+        assert_eq!((k.extra(), k.as_bytes()), (77, &b"x"[..]));
         assert_eq!(KeyBuf::new(b"abc").as_bytes(), b"abc");
         assert_eq!(KeyBuf::new(&[9; 40]).as_bytes(), &[9; 40]);
         assert_eq!(std::mem::size_of::<KeyBuf>(), 24);

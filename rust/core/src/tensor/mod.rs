@@ -26,7 +26,7 @@ struct Head {
     dtype: DType,
     ndim: u32,
     /// Data bytes of an inline tensor (after the shape in the slice).
-    inline_len: u32,
+    inline_len: u16,
     /// Where the data of a large (or STRING) tensor is.
     shared: Option<Box<SharedData>>,
 }
@@ -131,7 +131,7 @@ impl Tensor {
 
     /// A tensor holding a copy of `data` inline (`data.len() <= INLINE_MAX`).
     fn inline(dtype: DType, shape: &[i64], data: &[u8]) -> CmdResult<Tensor> {
-        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: data.len() as u32, shared: None };
+        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: data.len() as u16, shared: None };
         let words = data.chunks(8).map(|c| {
             let mut w = [0u8; 8];
             w[..c.len()].copy_from_slice(c);
@@ -443,6 +443,8 @@ mod tests {
 
     #[test]
     fn small_tensors_inline_large_ones_shared_and_aligned() {
+        const _: () = assert!(INLINE_MAX <= u16::MAX as usize);
+        assert_eq!(std::mem::size_of::<Head>(), 16);
         let small = Tensor::build(DType::Float, vec![1, 4], TensorInit::Blob(&[1u8; 16]), 1 << 20).expect("a tensor");
         assert!(small.head().shared.is_none());
         assert_eq!((small.bytes(), small.shape(), small.byte_len()), (&[1u8; 16][..], &[1i64, 4][..], 16));
