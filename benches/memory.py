@@ -111,8 +111,8 @@ def churn(port: int, pid: int, cycles: int) -> tuple[int, int]:
     return marks[0], marks[1]
 
 
-def ours() -> ServerProcess:
-    return ServerProcess("--save", "", "--appendonly", "no").start()
+def ours(*extra: str) -> ServerProcess:
+    return ServerProcess("--save", "", "--appendonly", "no", *extra).start()
 
 
 def main() -> None:
@@ -127,7 +127,10 @@ def main() -> None:
     info = machine()
     print("# memory per key: RSS growth over", a.keys, "keys (12-byte names, 16-byte values)")
     print(", ".join(f"{k}: {v}" for k, v in info.items()))
-    rows: dict[str, list[float]] = {"redis-server string": [], "redisai-fast string": [], "redisai-fast tensor": []}
+    rows: dict[str, list[float]] = {
+        "redis-server string": [], "redisai-fast string": [], "redisai-fast tensor": [],
+        "redisai-fast string, disable-thp no": [], "redisai-fast tensor, disable-thp no": [],
+    }
     churns: dict[str, list[tuple[int, int]]] = {"redis-server": [], "redisai-fast": []}
     for _ in range(a.repeat):
         r = RedisServer()
@@ -135,8 +138,9 @@ def main() -> None:
             rows["redis-server string"].append(load(r.port, r.proc.pid, a.keys, set_string))
         finally:
             r.stop()
-        for name, make in (("redisai-fast string", set_string), ("redisai-fast tensor", set_tensor)):
-            s = ours()
+        for name in list(rows)[1:]:
+            make = set_tensor if "tensor" in name else set_string
+            s = ours("--disable-thp", "no") if "thp" in name else ours()
             try:
                 rows[name].append(load(s.port, s.pid, a.keys, make))
             finally:
@@ -157,7 +161,7 @@ def main() -> None:
     print("| server | value | bytes per key beyond name and data (median) | runs | vs redis-server string |")
     print("|---|---|---:|---|---:|")
     for name, vals in rows.items():
-        server, kind = name.split(" ")
+        server, kind = name.split(" ", 1)
         med = statistics.median(vals)
         runs = " ".join(f"{v:.1f}" for v in vals)
         print(f"| {server} | {DATA_LEN}-byte {kind} | {med:.1f} | {runs} | {med - base:+.1f} |")
