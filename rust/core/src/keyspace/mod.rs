@@ -244,20 +244,22 @@ impl Keyspace {
     pub fn insert_with_ttl(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) {
         self.touch(key);
         let now = crate::server::now_ms();
-        let old = match self.table.get_mut(key) {
+        let (old, had_ttl) = match self.table.get_mut(key) {
             Some(n) => {
                 // an overwrite is a use of the key: LFU keeps its counter, LRU restarts the clock
                 stamp(&self.eviction, &mut self.rng, n, now);
-                Some(std::mem::replace(&mut n.value, value))
+                (Some(std::mem::replace(&mut n.value, value)), n.has_ttl())
             }
             None => {
                 let mut k = KeyBuf::new(key);
                 k.set_extra(self.eviction.fresh(now));
                 self.table.insert_new(Box::new(Node { next: None, key: k, value }));
-                None
+                (None, false)
             }
         };
-        self.put_ttl(key, expire_at);
+        if expire_at.is_some() || had_ttl {
+            self.put_ttl(key, expire_at);
+        }
         drop(old); // the old value is dropped after the swap
     }
 

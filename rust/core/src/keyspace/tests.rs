@@ -2,7 +2,7 @@
 use super::*;
 
 fn s(v: &str) -> Value {
-    Value::string(v.as_bytes().to_vec())
+    Value::string(v.as_bytes())
 }
 
 fn with_policy(p: Policy) -> Keyspace {

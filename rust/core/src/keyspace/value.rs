@@ -25,8 +25,8 @@ pub enum Value {
 
 impl Value {
     /// A string value.
-    pub fn string(v: Vec<u8>) -> Value {
-        Value::Str(Str::new(&v))
+    pub fn string(v: impl AsRef<[u8]>) -> Value {
+        Value::Str(Str::new(v.as_ref()))
     }
 
     /// An independent copy (COPY). Strings, hashes and lists are shared until one side changes;

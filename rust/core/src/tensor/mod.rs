@@ -27,16 +27,26 @@ struct Head {
     ndim: u32,
     /// Data bytes of an inline tensor (after the shape in the slice).
     inline_len: u16,
-    /// Where the data of a large (or STRING) tensor is.
-    shared: Option<Box<SharedData>>,
+    /// The buffer of a large (or STRING) tensor; its offset and length follow the shape in the
+    /// slice, then (STRING) where each element starts.
+    storage: Option<SharedBytes>,
 }
 
+/// What a large tensor's data is: a range of a shared buffer.
 struct SharedData {
     data: SharedBytes,
     off: usize,
     len: usize,
     /// STRING tensors: where each element starts in `bytes()` (each ends with a NUL).
-    str_offsets: Option<Box<[usize]>>,
+    str_offsets: Option<Vec<usize>>,
+}
+
+/// A large tensor's data, as stored.
+struct SharedRef<'a> {
+    data: &'a SharedBytes,
+    off: usize,
+    len: usize,
+    str_offsets: &'a [i64],
 }
 
 fn cannot_allocate() -> CmdError {
@@ -131,7 +141,7 @@ impl Tensor {
 
     /// A tensor holding a copy of `data` inline (`data.len() <= INLINE_MAX`).
     fn inline(dtype: DType, shape: &[i64], data: &[u8]) -> CmdResult<Tensor> {
-        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: data.len() as u16, shared: None };
+        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: data.len() as u16, storage: None };
         let words = data.chunks(8).map(|c| {
             let mut w = [0u8; 8];
             w[..c.len()].copy_from_slice(c);
@@ -143,8 +153,21 @@ impl Tensor {
     }
 
     fn shared(dtype: DType, shape: &[i64], data: SharedData) -> CmdResult<Tensor> {
-        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: 0, shared: Some(Box::new(data)) };
-        ThinArc::try_from_header_and_slice(head, shape).map(Tensor).map_err(|_| cannot_allocate())
+        let offsets = data.str_offsets.unwrap_or_default();
+        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: 0, storage: Some(data.data) };
+        let n = shape.len() + 2 + offsets.len();
+        let items = shape.iter().copied().chain([data.off as i64, data.len as i64]).chain(offsets.into_iter().map(|o| o as i64));
+        ThinArc::try_from_header_and_iter(head, ExactLen(items, n)).map(Tensor).map_err(|_| cannot_allocate())
+    }
+
+    /// The shared buffer range of a large tensor (None: the data is inline).
+    fn shared_part(&self) -> Option<SharedRef<'_>> {
+        let data = self.head().storage.as_ref()?;
+        let rest = &self.0.slice[self.head().ndim as usize..];
+        match rest {
+            [off, len, offsets @ ..] => Some(SharedRef { data, off: *off as usize, len: *len as usize, str_offsets: offsets }),
+            _ => None,
+        }
     }
 
     fn head(&self) -> &Head {
@@ -186,7 +209,7 @@ impl Tensor {
             }
         };
         let len = buf.len();
-        let data = SharedData { data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: Some(offsets.into()) };
+        let data = SharedData { data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: Some(offsets) };
         Self::shared(DType::String, &shape, data)
     }
 
@@ -195,7 +218,7 @@ impl Tensor {
         let count = element_count(&shape).ok_or_else(|| CmdError::err("invalid tensor shape"))?;
         let len = data.len();
         let str_offsets = if dtype == DType::String {
-            Some(string_offsets(data.as_slice(), count).ok_or_else(|| CmdError::err("malformed STRING tensor data"))?.into())
+            Some(string_offsets(data.as_slice(), count).ok_or_else(|| CmdError::err("malformed STRING tensor data"))?)
         } else {
             if count.checked_mul(dtype.size()) != Some(len) {
                 return Err(CmdError::err("data length does not match tensor shape and type"));
@@ -222,7 +245,7 @@ impl Tensor {
         let mut shape = self.shape().to_vec();
         shape[0] = rows as i64;
         let (from, len) = (start * row_bytes, rows * row_bytes);
-        let made = match &self.head().shared {
+        let made = match self.shared_part() {
             Some(sd) if len > INLINE_MAX => {
                 Self::shared(self.dtype(), &shape, SharedData { data: sd.data.clone(), off: sd.off + from, len, str_offsets: None })
             }
@@ -245,7 +268,7 @@ impl Tensor {
 
     /// The tensor's raw bytes (RedisAI's BLOB).
     pub fn bytes(&self) -> &[u8] {
-        match &self.head().shared {
+        match self.shared_part() {
             Some(sd) => &sd.data.as_slice()[sd.off..sd.off + sd.len],
             None => {
                 let words = &self.0.slice[self.head().ndim as usize..];
@@ -258,7 +281,7 @@ impl Tensor {
     }
 
     pub fn byte_len(&self) -> usize {
-        match &self.head().shared {
+        match self.shared_part() {
             Some(sd) => sd.len,
             None => self.head().inline_len as usize,
         }
@@ -266,10 +289,11 @@ impl Tensor {
 
     /// STRING element `i` without its NUL.
     pub fn string_at(&self, i: usize) -> &[u8] {
-        let Some(offs) = self.head().shared.as_ref().and_then(|sd| sd.str_offsets.as_ref()) else { return &[] };
-        let b = self.bytes();
-        let start = offs[i];
-        let end = offs.get(i + 1).copied().unwrap_or(b.len());
+        let Some(sd) = self.shared_part() else { return &[] };
+        let (offs, b) = (sd.str_offsets, self.bytes());
+        let Some(&start) = offs.get(i) else { return &[] };
+        let start = (start as usize).min(b.len());
+        let end = offs.get(i + 1).map_or(b.len(), |&e| (e as usize).clamp(start, b.len()));
         let s = &b[start..end];
         s.strip_suffix(b"\0").unwrap_or(s)
     }
@@ -277,8 +301,8 @@ impl Tensor {
     /// Approximate memory used (MEMORY USAGE, INFO used_memory).
     pub fn memory_usage(&self) -> usize {
         let header = 32 + self.shape().len() * 8;
-        match &self.head().shared {
-            Some(sd) => header + 48 + sd.len + sd.str_offsets.as_ref().map_or(0, |o| o.len() * 8),
+        match self.shared_part() {
+            Some(sd) => header + 16 + 56 + sd.len + sd.str_offsets.len() * 8,
             None => header + self.byte_len().div_ceil(8) * 8,
         }
     }
@@ -295,8 +319,8 @@ impl Tensor {
     }
 
     pub fn reply_blob(&self, r: &mut dyn Reply) {
-        match &self.head().shared {
-            Some(sd) => r.bulk_shared(&sd.data, sd.off, sd.len),
+        match self.shared_part() {
+            Some(sd) => r.bulk_shared(sd.data, sd.off, sd.len),
             None => r.bulk(self.bytes()),
         }
     }
@@ -446,25 +470,25 @@ mod tests {
         const _: () = assert!(INLINE_MAX <= u16::MAX as usize);
         assert_eq!(std::mem::size_of::<Head>(), 16);
         let small = Tensor::build(DType::Float, vec![1, 4], TensorInit::Blob(&[1u8; 16]), 1 << 20).expect("a tensor");
-        assert!(small.head().shared.is_none());
+        assert!(small.shared_part().is_none());
         assert_eq!((small.bytes(), small.shape(), small.byte_len()), (&[1u8; 16][..], &[1i64, 4][..], 16));
         let odd = Tensor::build(DType::Uint8, vec![3], vals(&["1", "2", "3"]), 64).expect("a tensor");
         assert_eq!(odd.bytes(), &[1, 2, 3]);
         let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
         let big = Tensor::build(DType::Uint8, vec![64, 64], TensorInit::Blob(&data), 1 << 20).expect("a tensor");
-        assert!(big.head().shared.is_some());
+        assert!(big.shared_part().is_some());
         assert_eq!(big.bytes().as_ptr() as usize % buffer::ALIGN, 0);
         let rows = big.slice_rows(10, 20).expect("rows");
-        assert!(rows.head().shared.is_some());
+        assert!(rows.shared_part().is_some());
         assert_eq!((rows.shape(), rows.bytes()), (&[20i64, 64][..], &data[640..1920]));
         let few = big.slice_rows(1, 2).expect("rows");
-        assert!(few.head().shared.is_none());
+        assert!(few.shared_part().is_none());
         assert_eq!(few.bytes(), &data[64..192]);
         let ints = Tensor::build(DType::Int32, vec![4, 2], vals(&["1", "2", "3", "4", "5", "6", "7", "8"]), 64).expect("a tensor");
         let mid = ints.slice_rows(1, 2).expect("rows");
         assert_eq!(mid.bytes(), [3i32, 4, 5, 6].iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
         let out = Tensor::from_shared(DType::Uint8, vec![2], AlignedBuf::from_slice(b"ab").expect("a buffer").into()).expect("a tensor");
-        assert!(out.head().shared.is_none());
+        assert!(out.shared_part().is_none());
         assert_eq!(out.bytes(), b"ab");
     }
 
