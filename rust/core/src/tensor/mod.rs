@@ -14,19 +14,20 @@ use crate::num::{parse_f64, parse_i64};
 use crate::resp::Reply;
 
 /// An immutable tensor. Cloning shares it (one reference count). One allocation holds the
-/// header, the shape and, for small tensors (up to `INLINE_MAX` bytes, not STRING), the data
-/// itself, 8-byte aligned; larger ones point at a 64-byte aligned shared buffer.
+/// header, the shape and, for tensors under `INLINE_LIMIT` bytes (not STRING), the data itself,
+/// 8-byte aligned; larger ones point at a 64-byte aligned shared buffer.
 #[derive(Clone)]
 pub struct Tensor(ThinArc<Head, i64>);
 
-/// Data up to this size is kept inside the tensor's own allocation.
-pub const INLINE_MAX: usize = 256;
+/// Data under this size is kept inside the tensor's own allocation: it was copied out of the read
+/// buffer anyway (bulks from `resp::input::BIG_BULK` up arrive in an aligned buffer of their
+/// own, which larger tensors keep without a copy).
+pub const INLINE_LIMIT: usize = 32 * 1024;
 
 struct Head {
     dtype: DType,
+    /// Dimensions; an inline tensor's data (element count x dtype size bytes) follows them in the slice.
     ndim: u32,
-    /// Data bytes of an inline tensor (after the shape in the slice).
-    inline_len: u16,
     /// The buffer of a large (or STRING) tensor; its offset and length follow the shape in the
     /// slice, then (STRING) where each element starts.
     storage: Option<SharedBytes>,
@@ -89,7 +90,10 @@ impl Tensor {
         }
         let nbytes = count.checked_mul(dtype.size()).ok_or_else(|| too_big(usize::MAX))?;
         let alloc_err = |_| CmdError::err(format!("cannot allocate {nbytes} bytes for the tensor"));
-        if nbytes <= INLINE_MAX {
+        if matches!(init, TensorInit::Zeros | TensorInit::Values(_)) && nbytes > max_bytes {
+            return Err(too_big(nbytes));
+        }
+        if nbytes < INLINE_LIMIT {
             return Self::build_inline(dtype, &shape, init, nbytes);
         }
         let buf = match init {
@@ -122,42 +126,66 @@ impl Tensor {
 
     /// A small tensor with its data inside its own allocation.
     fn build_inline(dtype: DType, shape: &[i64], init: TensorInit<'_>, nbytes: usize) -> CmdResult<Tensor> {
-        let mut small = [0u8; INLINE_MAX];
-        let data = &mut small[..nbytes];
         match init {
-            TensorInit::Zeros => {}
+            TensorInit::Zeros => Self::inline(dtype, shape, &vec![0u8; nbytes]),
             TensorInit::Blob(b) => {
                 check_blob(dtype, b, nbytes)?;
-                data.copy_from_slice(b);
+                Self::inline(dtype, shape, b)
             }
             TensorInit::OwnedBlob(b) => {
                 check_blob(dtype, b.as_slice(), nbytes)?;
-                data.copy_from_slice(b.as_slice());
+                Self::inline(dtype, shape, b.as_slice())
             }
-            TensorInit::Values(vals) => fill_values(dtype, &vals, data)?,
+            TensorInit::Values(vals) => {
+                let mut data = vec![0u8; nbytes];
+                fill_values(dtype, &vals, &mut data)?;
+                Self::inline(dtype, shape, &data)
+            }
         }
-        Self::inline(dtype, shape, data)
     }
 
-    /// A tensor holding a copy of `data` inline (`data.len() <= INLINE_MAX`).
+    /// A tensor holding a copy of `data` inline (`data.len() < INLINE_LIMIT`, the size of its shape).
     fn inline(dtype: DType, shape: &[i64], data: &[u8]) -> CmdResult<Tensor> {
-        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: data.len() as u16, storage: None };
-        let words = data.chunks(8).map(|c| {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            i64::from_ne_bytes(w)
-        });
-        let items = shape.iter().copied().chain(words);
+        let head = Head { dtype, ndim: ndim_of(shape)?, storage: None };
         let n = shape.len() + data.len().div_ceil(8);
-        ThinArc::try_from_header_and_iter(head, ExactLen(items, n)).map(Tensor).map_err(|_| cannot_allocate())
+        // the words are laid out in a buffer first, so the allocation is filled by one memcpy
+        let fill = |words: &mut [i64]| {
+            let (dims, rest) = words.split_at_mut(shape.len());
+            dims.copy_from_slice(shape);
+            let chunks = data.chunks_exact(8);
+            let tail = chunks.remainder();
+            for (w, c) in rest.iter_mut().zip(chunks) {
+                *w = i64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            }
+            if let Some(last) = rest.last_mut().filter(|_| !tail.is_empty()) {
+                let mut b = [0u8; 8];
+                b[..tail.len()].copy_from_slice(tail);
+                *last = i64::from_ne_bytes(b);
+            }
+        };
+        let made = if n <= 32 {
+            let mut words = [0i64; 32];
+            fill(&mut words[..n]);
+            ThinArc::try_from_header_and_slice(head, &words[..n])
+        } else {
+            let mut words = vec![0i64; n];
+            fill(&mut words);
+            ThinArc::try_from_header_and_slice(head, &words)
+        };
+        made.map(Tensor).map_err(|_| cannot_allocate())
     }
 
     fn shared(dtype: DType, shape: &[i64], data: SharedData) -> CmdResult<Tensor> {
         let offsets = data.str_offsets.unwrap_or_default();
-        let head = Head { dtype, ndim: ndim_of(shape)?, inline_len: 0, storage: Some(data.data) };
+        let head = Head { dtype, ndim: ndim_of(shape)?, storage: Some(data.data) };
         let n = shape.len() + 2 + offsets.len();
         let items = shape.iter().copied().chain([data.off as i64, data.len as i64]).chain(offsets.into_iter().map(|o| o as i64));
         ThinArc::try_from_header_and_iter(head, ExactLen(items, n)).map(Tensor).map_err(|_| cannot_allocate())
+    }
+
+    /// Data bytes of an inline tensor: its element count times the element size.
+    fn inline_len(&self) -> usize {
+        self.count() * self.dtype().size()
     }
 
     /// The shared buffer range of a large tensor (None: the data is inline).
@@ -223,7 +251,7 @@ impl Tensor {
             if count.checked_mul(dtype.size()) != Some(len) {
                 return Err(CmdError::err("data length does not match tensor shape and type"));
             }
-            if len <= INLINE_MAX {
+            if len < INLINE_LIMIT {
                 // small outputs are copied in: the tensor no longer keeps the producer's buffer
                 return Self::inline(dtype, &shape, data.as_slice());
             }
@@ -246,7 +274,7 @@ impl Tensor {
         shape[0] = rows as i64;
         let (from, len) = (start * row_bytes, rows * row_bytes);
         let made = match self.shared_part() {
-            Some(sd) if len > INLINE_MAX => {
+            Some(sd) if len >= INLINE_LIMIT => {
                 Self::shared(self.dtype(), &shape, SharedData { data: sd.data.clone(), off: sd.off + from, len, str_offsets: None })
             }
             _ => Self::inline(self.dtype(), &shape, &self.bytes()[from..from + len]),
@@ -272,7 +300,7 @@ impl Tensor {
             Some(sd) => &sd.data.as_slice()[sd.off..sd.off + sd.len],
             None => {
                 let words = &self.0.slice[self.head().ndim as usize..];
-                let len = (self.head().inline_len as usize).min(words.len() * 8);
+                let len = self.inline_len().min(words.len() * 8);
                 // SAFETY: `words` is initialised memory of at least `len` bytes, and u8 has no
                 // alignment or validity requirements; the borrow keeps the allocation alive.
                 unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), len) }
@@ -283,7 +311,7 @@ impl Tensor {
     pub fn byte_len(&self) -> usize {
         match self.shared_part() {
             Some(sd) => sd.len,
-            None => self.head().inline_len as usize,
+            None => self.inline_len(),
         }
     }
 
@@ -467,23 +495,25 @@ mod tests {
 
     #[test]
     fn small_tensors_inline_large_ones_shared_and_aligned() {
-        const _: () = assert!(INLINE_MAX <= u16::MAX as usize);
         assert_eq!(std::mem::size_of::<Head>(), 16);
         let small = Tensor::build(DType::Float, vec![1, 4], TensorInit::Blob(&[1u8; 16]), 1 << 20).expect("a tensor");
         assert!(small.shared_part().is_none());
         assert_eq!((small.bytes(), small.shape(), small.byte_len()), (&[1u8; 16][..], &[1i64, 4][..], 16));
         let odd = Tensor::build(DType::Uint8, vec![3], vals(&["1", "2", "3"]), 64).expect("a tensor");
         assert_eq!(odd.bytes(), &[1, 2, 3]);
-        let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
-        let big = Tensor::build(DType::Uint8, vec![64, 64], TensorInit::Blob(&data), 1 << 20).expect("a tensor");
+        let data: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+        let big = Tensor::build(DType::Uint8, vec![64, 1024], TensorInit::Blob(&data), 1 << 20).expect("a tensor");
         assert!(big.shared_part().is_some());
         assert_eq!(big.bytes().as_ptr() as usize % buffer::ALIGN, 0);
-        let rows = big.slice_rows(10, 20).expect("rows");
+        let rows = big.slice_rows(10, 40).expect("rows");
         assert!(rows.shared_part().is_some());
-        assert_eq!((rows.shape(), rows.bytes()), (&[20i64, 64][..], &data[640..1920]));
+        assert_eq!((rows.shape(), rows.bytes()), (&[40i64, 1024][..], &data[10240..51200]));
         let few = big.slice_rows(1, 2).expect("rows");
         assert!(few.shared_part().is_none());
-        assert_eq!(few.bytes(), &data[64..192]);
+        assert_eq!(few.bytes(), &data[1024..3072]);
+        let mid_size = Tensor::build(DType::Uint8, vec![4096], TensorInit::Blob(&data[..4096]), 1 << 20).expect("a tensor");
+        assert!(mid_size.shared_part().is_none());
+        assert_eq!(mid_size.bytes(), &data[..4096]);
         let ints = Tensor::build(DType::Int32, vec![4, 2], vals(&["1", "2", "3", "4", "5", "6", "7", "8"]), 64).expect("a tensor");
         let mid = ints.slice_rows(1, 2).expect("rows");
         assert_eq!(mid.bytes(), [3i32, 4, 5, 6].iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
