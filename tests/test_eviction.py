@@ -80,6 +80,18 @@ def test_policy_flag_at_start() -> None:
         assert c.info("memory")["maxmemory"] == 10 * 1024 * 1024
 
 
+def test_policy_in_the_config_file(tmp_path: Path) -> None:
+    conf = tmp_path / "redis.conf"
+    conf.write_text("maxmemory-policy allkeys-lfu\nmaxmemory-samples 10\nlfu-log-factor 20\nlfu-decay-time 0\n")
+    with ServerProcess("--config", str(conf)) as s:
+        c = redis.Redis(port=s.port)
+        assert c.config_get("maxmemory-*") == {
+            "maxmemory": "0", "maxmemory-policy": "allkeys-lfu", "maxmemory-samples": "10"}
+        assert c.config_get("lfu-*") == {"lfu-log-factor": "20", "lfu-decay-time": "0"}
+        c.set("f", 1)
+        assert c.object("freq", "f") == 5
+
+
 def test_noeviction_answers_oom_and_keeps_everything(r: redis.Redis) -> None:
     names = [f"k{i}" for i in range(40)]
     for n in names:
