@@ -85,8 +85,7 @@ def test_policy_in_the_config_file(tmp_path: Path) -> None:
     conf.write_text("maxmemory-policy allkeys-lfu\nmaxmemory-samples 10\nlfu-log-factor 20\nlfu-decay-time 0\n")
     with ServerProcess("--config", str(conf)) as s:
         c = redis.Redis(port=s.port)
-        assert c.config_get("maxmemory-*") == {
-            "maxmemory": "0", "maxmemory-policy": "allkeys-lfu", "maxmemory-samples": "10"}
+        assert c.config_get("maxmemory-*") == {"maxmemory-policy": "allkeys-lfu", "maxmemory-samples": "10"}
         assert c.config_get("lfu-*") == {"lfu-log-factor": "20", "lfu-decay-time": "0"}
         c.set("f", 1)
         assert c.object("freq", "f") == 5
