@@ -1,4 +1,4 @@
-//! Tensors: dtype, shape and one immutable, Arc-shared buffer. Building them from BLOB/VALUES
+//! Tensors: dtype, shape and immutable data in one shared allocation (or, from 32 KiB, a shared aligned buffer). Building them from BLOB/VALUES
 //! arguments with RedisAI's checks and messages, and writing their META/BLOB/VALUES replies.
 pub mod buffer;
 pub mod dtype;
