@@ -6,7 +6,8 @@ import runpy
 import sys
 from pathlib import Path
 
-SUITES = {"tensors": "tensors.py", "models": "models.py", "dag": "dag.py", "persistence": "persistence.py", "store": "store.py"}
+SUITES = {"tensors": "tensors.py", "models": "models.py", "dag": "dag.py", "persistence": "persistence.py",
+          "memory": "memory.py", "store": "store.py"}
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent

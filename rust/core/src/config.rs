@@ -41,7 +41,14 @@ const PARAMS: &[Param] = &[
     Param { name: "max-tensor-bytes", kind: Kind::Mem, default: "536870912", mutable: true },
     Param { name: "maxclients", kind: Kind::Int { min: 1, max: 1_000_000 }, default: "10000", mutable: true },
     Param { name: "maxmemory", kind: Kind::Mem, default: "0", mutable: true },
-    Param { name: "maxmemory-policy", kind: Kind::OneOf(&["noeviction"]), default: "noeviction", mutable: true },
+    Param { name: "maxmemory-policy", kind: Kind::OneOf(crate::keyspace::evict::POLICY_NAMES), default: "noeviction", mutable: true },
+    Param { name: "maxmemory-samples", kind: Kind::Int { min: 1, max: 64 }, default: "5", mutable: true },
+    Param { name: "lfu-log-factor", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "10", mutable: true },
+    Param { name: "lfu-decay-time", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "1", mutable: true },
+    // Redis's directive, but off by default: the allocator asks for transparent huge pages, which
+    // saves page faults on large values (4 KiB SET/TENSORSET: about 15% less server CPU) and
+    // costs up to a 2 MiB page of RSS per page of small keys; `yes` trades the one for the other
+    Param { name: "disable-thp", kind: Kind::YesNo, default: "no", mutable: false },
     Param { name: "timeout", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: true },
     Param { name: "loglevel", kind: Kind::OneOf(LOGLEVELS), default: "notice", mutable: true },
     Param { name: "logfile", kind: Kind::Str, default: "", mutable: false },
@@ -152,7 +159,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("crash-log-enabled", "yes"),
     ("crash-memcheck-enabled", "yes"),
     ("daemonize", "no"),
-    ("disable-thp", "yes"),
     ("dual-channel-replication-enabled", "no"),
     ("dynamic-hz", "yes"),
     ("enable-debug-command", "no"),
@@ -180,8 +186,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("lazyfree-lazy-server-del", "no"),
     ("lazyfree-lazy-user-del", "no"),
     ("lazyfree-lazy-user-flush", "no"),
-    ("lfu-decay-time", "1"),
-    ("lfu-log-factor", "10"),
     ("list-compress-depth", "0"),
     ("list-max-listpack-size", "-2"),
     ("list-max-ziplist-size", "-2"),
@@ -194,7 +198,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("max-new-tls-connections-per-cycle", "1"),
     ("maxmemory-clients", "0"),
     ("maxmemory-eviction-tenacity", "10"),
-    ("maxmemory-samples", "5"),
     ("min-replicas-max-lag", "10"),
     ("min-replicas-to-write", "0"),
     ("min-slaves-max-lag", "10"),
@@ -576,6 +579,15 @@ impl Config {
     pub fn busy_poll_us(&self) -> u64 {
         self.hot.busy_poll_us
     }
+    /// What the keyspace needs to choose keys to evict (maxmemory-policy, -samples, lfu-*).
+    pub fn eviction(&self) -> crate::keyspace::EvictionConfig {
+        crate::keyspace::EvictionConfig {
+            policy: self.get("maxmemory-policy").and_then(crate::keyspace::Policy::parse).unwrap_or_default(),
+            samples: self.num("maxmemory-samples") as usize,
+            lfu_log_factor: self.num("lfu-log-factor") as f64,
+            lfu_decay_time: self.num("lfu-decay-time"),
+        }
+    }
 }
 
 /// `save "<seconds> <changes> ..."` rules; empty disables.
@@ -632,6 +644,32 @@ mod tests {
         // CONFIG GET lists parameters, not file-only directives
         assert!(c.matching(b"*").iter().any(|(n, _)| *n == "tcp-backlog"));
         assert!(!c.matching(b"*").iter().any(|(n, _)| *n == "rename-command"));
+    }
+
+    #[test]
+    fn every_eviction_policy() {
+        let mut c = Config::default();
+        assert_eq!(c.eviction().policy, crate::keyspace::Policy::NoEviction);
+        for p in crate::keyspace::evict::POLICY_NAMES {
+            c.set("maxmemory-policy", &p.to_uppercase(), false).expect("a policy");
+            assert_eq!(c.get("maxmemory-policy"), Some(*p));
+        }
+        assert_eq!(
+            c.set("maxmemory-policy", "lru", false),
+            Err(ConfigError::Invalid("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".into()))
+        );
+        assert!(c.set("maxmemory-samples", "65", false).is_err());
+        c.set("maxmemory-samples", "10", false).expect("samples");
+        c.set("lfu-decay-time", "0", false).expect("decay");
+        assert_eq!(c.eviction().samples, 10);
+        assert_eq!(c.eviction().lfu_decay_time, 0);
+    }
+
+    #[test]
+    fn no_directive_is_both_implemented_and_ignored() {
+        for (name, _) in IGNORED {
+            assert!(!PARAMS.iter().any(|p| p.name == *name), "{name} is in PARAMS and IGNORED");
+        }
     }
 
     #[test]

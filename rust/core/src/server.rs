@@ -116,6 +116,7 @@ pub struct Server {
     pub backend_versions: RwLock<BTreeMap<String, String>>,
     /// Store mode (`store URL`): where the keys live instead of `ks`. Set once at start.
     pub store: std::sync::OnceLock<Arc<crate::store::Store>>,
+    peak_memory: AtomicU64,
 }
 
 impl Server {
@@ -132,8 +133,10 @@ impl Server {
                 char::from_digit((x % 16) as u32, 16).unwrap_or('0')
             })
             .collect();
+        let mut ks = Keyspace::new();
+        ks.set_eviction(config.eviction());
         Arc::new(Server {
-            ks: Mutex::new(Keyspace::new()),
+            ks: Mutex::new(ks),
             config: RwLock::new(config),
             stats: Stats::default(),
             clients: Mutex::new(BTreeMap::new()),
@@ -148,6 +151,7 @@ impl Server {
             internal_client: Arc::new(ClientInfo::new(0, "internal".into(), "internal".into(), "script", now_ms())),
             backend_versions: RwLock::new(BTreeMap::new()),
             store: std::sync::OnceLock::new(),
+            peak_memory: AtomicU64::new(0),
         })
     }
 
@@ -194,8 +198,29 @@ impl Server {
         *self.shutdown.lock() = Some(mode);
     }
 
-    /// Used memory as INFO reports it.
+    /// Used memory as INFO reports it (and the peak INFO shows, updated on each look).
     pub fn used_memory(&self) -> usize {
-        (self.allocated)()
+        let used = (self.allocated)();
+        self.peak_memory.fetch_max(used as u64, Relaxed);
+        used
+    }
+
+    /// The most `used_memory` seen (INFO's used_memory_peak; looked at by INFO, the eviction
+    /// check and the host's periodic expiry tick, as Redis samples it in its cron).
+    pub fn peak_memory(&self) -> u64 {
+        self.peak_memory.load(Relaxed).max(self.used_memory() as u64)
+    }
+
+    /// Evicts keys by `maxmemory-policy` until used memory is at most `maxmemory` (the keyspace
+    /// is locked by the caller); each eviction goes to the AOF as a DEL. False when over the
+    /// limit with nothing left to evict.
+    pub fn evict_to_limit(&self, ks: &mut Keyspace, max: u64, now: u64) -> bool {
+        while self.used_memory() as u64 > max {
+            let Some(key) = ks.evict_one(now) else { return false };
+            if self.persist.aof_enabled() {
+                self.persist.log(&[b"DEL", &key]);
+            }
+        }
+        true
     }
 }

@@ -184,18 +184,20 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
             return Ok((false, None));
         }
     }
-    if spec.has(flags::DENYOOM) {
-        let max = server.config.read().maxmemory();
-        if max > 0 && server.used_memory() as u64 > max {
-            return Err(CmdError::oom());
-        }
-    }
     if let Some(store) = server.store.get() {
+        // store mode: the keys, their memory and its eviction are the store's
         if let Some(ran) = run_in_store_mode(server, store, client, out, spec, args)? {
             return Ok(ran);
         }
     }
     let mut ks = server.ks.lock();
+    if spec.has(flags::DENYOOM) {
+        let max = server.config.read().maxmemory();
+        // over the limit: evict by maxmemory-policy first (Redis's performEvictions)
+        if max > 0 && server.used_memory() as u64 > max && !server.evict_to_limit(&mut ks, max, now_ms()) {
+            return Err(CmdError::oom());
+        }
+    }
     let handled = run_handler(server, client, out, spec, args, &mut ks, true);
     drop(ks);
     Ok(handled?.start(server))

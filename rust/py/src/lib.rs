@@ -66,6 +66,10 @@ impl PyServer {
                 PyValueError::new_err((format!("'{name}': {why}"), index))
             })?;
         }
+        if cfg.get("disable-thp") == Some("yes") {
+            // SAFETY: plain syscall on this process; on failure (old kernels) THP simply stays on.
+            unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        }
         let inner = Server::new(cfg, alloc::allocated);
         // SAFETY: plain syscall; the fd is closed in Drop.
         let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -282,6 +286,7 @@ impl PyServer {
     /// Deletes keys whose TTL has passed (called periodically by the host); returns how many.
     fn expire_cycle(&self, py: Python<'_>) -> usize {
         deferred::release_pending(py);
+        self.inner.used_memory(); // samples the peak for INFO's used_memory_peak
         py.detach(|| self.inner.ks.lock().expire_cycle(now_ms(), 1000))
     }
 

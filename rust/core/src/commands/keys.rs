@@ -264,18 +264,29 @@ pub fn object(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     if args.len() != 3 {
         return Err(super::server::unknown_subcommand(args.get(1), "OBJECT"));
     }
-    let Some(v) = ctx.ks.peek(args.get(2), ctx.now) else {
+    let key = args.get(2);
+    let lfu = ctx.ks.eviction().policy.is_lfu();
+    let Some(v) = ctx.ks.peek(key, ctx.now) else {
         ctx.out.null();
         return Ok(());
     };
+    const ADJUST: &str = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
     match sub.as_slice() {
         b"ENCODING" => {
             let e = v.encoding();
             ctx.out.bulk_str(e);
         }
         b"REFCOUNT" => ctx.out.int(1),
-        b"IDLETIME" => ctx.out.int(0),
-        b"FREQ" => return Err(CmdError::err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+        b"IDLETIME" if lfu => return Err(CmdError::err(format!("An LFU maxmemory policy is selected, idle time not tracked. {ADJUST}"))),
+        b"IDLETIME" => {
+            let idle = ctx.ks.idle_secs(key, ctx.now).unwrap_or(0);
+            ctx.out.int(idle as i64)
+        }
+        b"FREQ" if !lfu => return Err(CmdError::err(format!("An LFU maxmemory policy is not selected, access frequency not tracked. {ADJUST}"))),
+        b"FREQ" => {
+            let freq = ctx.ks.frequency(key, ctx.now).unwrap_or(0);
+            ctx.out.int(freq as i64)
+        }
         _ => return Err(super::server::unknown_subcommand(args.get(1), "OBJECT")),
     }
     Ok(())

@@ -584,6 +584,7 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
             }
         }
         *cfg = candidate;
+        ctx.ks.set_eviction(cfg.eviction());
         drop(cfg);
         for i in (2..args.len()).step_by(2) {
             match crate::config::Config::canonical(&lossy(args.get(i))) {
@@ -651,6 +652,13 @@ fn cpu_times() -> (f64, f64) {
     (tick(11), tick(12))
 }
 
+/// MemTotal of /proc/meminfo in bytes (0 when unreadable), as Redis's total_system_memory.
+fn total_system_memory() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = info.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+    kib.unwrap_or(0) * 1024
+}
+
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 4096
@@ -675,9 +683,11 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
         }
         "memory" => {
             let used = s.used_memory() as u64;
+            let peak = s.peak_memory();
+            let total = total_system_memory();
             let max = cfg.maxmemory();
-            t += &format!("# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\n",
-                human(used), rss_bytes(), human(max));
+            t += &format!("# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+                human(used), rss_bytes(), human(peak), human(total), human(max), cfg.get("maxmemory-policy").unwrap_or("noeviction"));
         }
         "persistence" => {
             let p = &s.persist;
@@ -699,9 +709,9 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
         "stats" => {
             let st = &s.stats;
             let ks = ctx.ks.stats;
-            t += &format!("# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nbusy_poll_passes:{}\r\n",
+            t += &format!("# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_error_replies:{}\r\nbusy_poll_passes:{}\r\n",
                 st.connections_received.load(Relaxed), st.commands_processed.load(Relaxed), st.net_input_bytes.load(Relaxed),
-                st.net_output_bytes.load(Relaxed), st.rejected_connections.load(Relaxed), ks.expired, ks.hits, ks.misses, st.error_replies.load(Relaxed), s.exec.poll.passes.load(Relaxed));
+                st.net_output_bytes.load(Relaxed), st.rejected_connections.load(Relaxed), ks.expired, ks.evicted, ks.hits, ks.misses, st.error_replies.load(Relaxed), s.exec.poll.passes.load(Relaxed));
         }
         "replication" => t += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n",
         "cpu" => {

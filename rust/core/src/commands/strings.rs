@@ -1,15 +1,14 @@
 //! String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX INCR INCRBY
 //! DECR DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE SETRANGE.
-use std::sync::Arc;
-
 use super::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::keyspace::value::Str;
 use crate::keyspace::Value;
 use crate::num::{int_arg, parse_f64, parse_i64};
 use crate::resp::{Args, Reply};
 
 /// The string at `key`: Ok(None) if missing, WRONGTYPE if another type.
-fn get_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Arc<Vec<u8>>>> {
+fn get_str<'a>(ctx: &'a mut Ctx, key: &[u8]) -> CmdResult<Option<&'a Str>> {
     match ctx.ks.get(key, ctx.now) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
@@ -84,7 +83,7 @@ pub fn set(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let exists = old.is_some();
     let write = if exists { !nx } else { !xx };
     if write {
-        let v = Value::string(args.get(2).to_vec());
+        let v = Value::string(args.get(2));
         if keepttl {
             ctx.ks.insert_keep_ttl(key, v, ctx.now);
         } else {
@@ -108,7 +107,7 @@ pub fn set(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn setnx(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let exists = ctx.ks.contains(args.get(1), ctx.now);
     if !exists {
-        ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
+        ctx.ks.insert(args.get(1), Value::string(args.get(2)));
     }
     ctx.out.int(!exists as i64);
     Ok(())
@@ -118,7 +117,7 @@ pub fn setnx(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn setex(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let unit = if ctx.spec.name == "setex" { "EX" } else { "PX" };
     let at = expiry_value(ctx, unit, args.get(2))?;
-    ctx.ks.insert_with_ttl(args.get(1), Value::string(args.get(3).to_vec()), Some(at));
+    ctx.ks.insert_with_ttl(args.get(1), Value::string(args.get(3)), Some(at));
     ctx.out.ok();
     Ok(())
 }
@@ -126,7 +125,7 @@ pub fn setex(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 /// GETSET key value
 pub fn getset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let old = get_str(ctx, args.get(1))?.cloned();
-    ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
+    ctx.ks.insert(args.get(1), Value::string(args.get(2)));
     match old {
         Some(o) => ctx.out.bulk(&o),
         None => ctx.out.null(),
@@ -199,7 +198,7 @@ pub fn mset(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         return Ok(());
     }
     for i in (1..args.len()).step_by(2) {
-        ctx.ks.insert(args.get(i), Value::string(args.get(i + 1).to_vec()));
+        ctx.ks.insert(args.get(i), Value::string(args.get(i + 1)));
     }
     if ctx.spec.name == "msetnx" {
         ctx.out.int(1);
@@ -253,13 +252,9 @@ pub fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 pub fn append(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     check_str_or_missing(ctx, args.get(1))?;
     let len = match ctx.ks.get_mut(args.get(1), ctx.now) {
-        Some(Value::Str(s)) => {
-            let s = Arc::make_mut(s);
-            s.extend_from_slice(args.get(2));
-            s.len()
-        }
+        Some(Value::Str(s)) => s.append(args.get(2)),
         _ => {
-            ctx.ks.insert(args.get(1), Value::string(args.get(2).to_vec()));
+            ctx.ks.insert(args.get(1), Value::string(args.get(2)));
             args.get(2).len()
         }
     };
@@ -310,14 +305,7 @@ pub fn setrange(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         ctx.ks.insert(args.get(1), Value::string(Vec::new()));
     }
     let n = match ctx.ks.get_mut(args.get(1), ctx.now) {
-        Some(Value::Str(s)) => {
-            let s = Arc::make_mut(s);
-            if s.len() < off + val.len() {
-                s.resize(off + val.len(), 0);
-            }
-            s[off..off + val.len()].copy_from_slice(&val);
-            s.len()
-        }
+        Some(Value::Str(s)) => s.write_at(off, &val),
         _ => return Err(CmdError::wrongtype()),
     };
     ctx.out.int(n as i64);

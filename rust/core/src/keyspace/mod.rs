@@ -1,24 +1,79 @@
-//! The keyspace: key -> value, expiry, WATCH bookkeeping and stable iteration for SCAN. Commands
-//! reach storage only through these methods; nothing here parses arguments or writes replies.
+//! The keyspace: key -> value, expiry, WATCH bookkeeping, SCAN, access tracking (LRU/LFU) and
+//! the choice of keys to evict. Commands reach storage only through these methods; nothing here
+//! parses arguments or writes replies.
+pub mod evict;
+pub mod table;
 pub mod value;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+pub use evict::{EvictionConfig, Policy};
+use table::{Chained, KeyBuf, Rng, Table};
 pub use value::Value;
 
-/// Keys are shared between the map and the iteration index.
+/// A key handed out of the keyspace (RANDOMKEY, snapshots).
 pub type Key = Arc<[u8]>;
 
 /// A fast keyed hash with a random per-process seed (collisions cannot be planned from outside).
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-struct Entry {
+/// Set in `Node::meta` when the key has an entry in the TTL table.
+const HAS_TTL: u32 = 1 << 31;
+const ACCESS: u32 = (1 << evict::ACCESS_BITS) - 1;
+
+/// One key: its name (inline when short), its value, and in the key's spare word Redis's 24-bit
+/// access field plus flags.
+pub struct Node {
+    next: Option<Box<Node>>,
+    key: KeyBuf,
     value: Value,
+}
+
+impl Node {
+    fn meta(&self) -> u32 {
+        self.key.extra()
+    }
+
+    fn set_meta(&mut self, m: u32) {
+        self.key.set_extra(m);
+    }
+
+    fn has_ttl(&self) -> bool {
+        self.meta() & HAS_TTL != 0
+    }
+}
+
+impl Chained for Node {
+    fn key(&self) -> &[u8] {
+        self.key.as_bytes()
+    }
+    fn next(&mut self) -> &mut Option<Box<Self>> {
+        &mut self.next
+    }
+    fn next_ref(&self) -> Option<&Self> {
+        self.next.as_deref()
+    }
+}
+
+/// A key's expiry, kept only for keys that have one.
+struct TtlNode {
+    next: Option<Box<TtlNode>>,
+    key: KeyBuf,
     /// Absolute expiry time in ms since the epoch.
-    expire_at: Option<u64>,
-    /// Position in `order` (stable while the key exists; SCAN cursors are these numbers).
-    seq: u64,
+    at: u64,
+}
+
+impl Chained for TtlNode {
+    fn key(&self) -> &[u8] {
+        self.key.as_bytes()
+    }
+    fn next(&mut self) -> &mut Option<Box<Self>> {
+        &mut self.next
+    }
+    fn next_ref(&self) -> Option<&Self> {
+        self.next.as_deref()
+    }
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -26,16 +81,15 @@ pub struct KeyspaceStats {
     pub hits: u64,
     pub misses: u64,
     pub expired: u64,
+    pub evicted: u64,
 }
 
-#[derive(Default)]
 pub struct Keyspace {
-    map: Map<Key, Entry>,
-    /// Keys in creation order: SCAN walks this, so a key present for the whole scan is returned once.
-    order: BTreeMap<u64, Key>,
-    next_seq: u64,
-    /// (expire_at, key) for active expiry.
-    expiry: BTreeSet<(u64, Key)>,
+    table: Table<Node>,
+    /// key -> expiry for the keys that have one (active expiry and volatile-* sample this).
+    ttl: Table<TtlNode>,
+    /// Where the active expiry cycle goes on in `ttl`.
+    expire_cursor: u64,
     /// key -> clients WATCHing it.
     watchers: Map<Key, Vec<u64>>,
     /// Clients whose watched keys were touched (EXEC fails for them).
@@ -43,6 +97,27 @@ pub struct Keyspace {
     /// Bumped on every write: `changes since last save` and `dirty` counters in INFO.
     pub changes: u64,
     pub stats: KeyspaceStats,
+    eviction: EvictionConfig,
+    pool: evict::Pool,
+    rng: Rng,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        let seed = std::hash::BuildHasher::hash_one(&foldhash::fast::RandomState::default(), 0x5eed_u64);
+        Keyspace {
+            table: Table::default(),
+            ttl: Table::default(),
+            expire_cursor: 0,
+            watchers: Map::default(),
+            dirty: HashSet::new(),
+            changes: 0,
+            stats: KeyspaceStats::default(),
+            eviction: EvictionConfig::default(),
+            pool: evict::Pool::default(),
+            rng: Rng::new(seed),
+        }
+    }
 }
 
 impl Keyspace {
@@ -51,24 +126,44 @@ impl Keyspace {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     pub fn expires_count(&self) -> usize {
-        self.expiry.len()
+        self.ttl.len()
     }
 
-    fn is_expired(e: &Entry, now: u64) -> bool {
-        matches!(e.expire_at, Some(t) if t <= now)
+    /// Follows a new eviction configuration (CONFIG SET maxmemory-policy and friends).
+    pub fn set_eviction(&mut self, cfg: EvictionConfig) {
+        if cfg != self.eviction {
+            self.pool.clear();
+        }
+        self.eviction = cfg;
+    }
+
+    pub fn eviction(&self) -> &EvictionConfig {
+        &self.eviction
+    }
+
+    fn ttl_of(&self, n: &Node) -> Option<u64> {
+        if n.has_ttl() {
+            self.ttl.get(n.key()).map(|t| t.at)
+        } else {
+            None
+        }
+    }
+
+    fn is_expired(&self, n: &Node, now: u64) -> bool {
+        matches!(self.ttl_of(n), Some(t) if t <= now)
     }
 
     /// Deletes `key` if its time has come. Returns true if it was deleted.
     fn expire_if_due(&mut self, key: &[u8], now: u64) -> bool {
-        let due = matches!(self.map.get(key), Some(e) if Self::is_expired(e, now));
+        let due = matches!(self.table.get(key), Some(n) if self.is_expired(n, now));
         if due {
             self.remove_entry(key);
             self.stats.expired += 1;
@@ -77,13 +172,12 @@ impl Keyspace {
     }
 
     fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
-        let (k, e) = self.map.remove_entry(key)?;
-        self.order.remove(&e.seq);
-        if let Some(t) = e.expire_at {
-            self.expiry.remove(&(t, k.clone()));
+        let node = self.table.remove(key)?;
+        if node.has_ttl() {
+            self.ttl.remove(key);
         }
         self.touch(key);
-        Some(e.value)
+        Some(node.value)
     }
 
     /// Marks `key` as modified for WATCH and the change counter.
@@ -96,13 +190,14 @@ impl Keyspace {
         }
     }
 
-    /// Read access (counts hits/misses).
+    /// Read access (counts hits/misses; the key counts as used for LRU/LFU).
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Value> {
         self.expire_if_due(key, now);
-        match self.map.get(key) {
-            Some(e) => {
+        match self.table.get_mut(key) {
+            Some(n) => {
+                stamp(&self.eviction, &mut self.rng, n, now);
                 self.stats.hits += 1;
-                Some(&e.value)
+                Some(&n.value)
             }
             None => {
                 self.stats.misses += 1;
@@ -111,24 +206,26 @@ impl Keyspace {
         }
     }
 
-    /// Read access without touching the hit/miss statistics (TYPE, EXISTS, internal lookups).
+    /// Read access without touching the hit/miss statistics or the access time (TYPE, EXISTS,
+    /// OBJECT, internal lookups).
     pub fn peek(&mut self, key: &[u8], now: u64) -> Option<&Value> {
         self.expire_if_due(key, now);
-        self.map.get(key).map(|e| &e.value)
+        self.table.get(key).map(|n| &n.value)
     }
 
     /// Write access to an existing value: the key counts as modified.
     pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Value> {
         self.expire_if_due(key, now);
-        if self.map.contains_key(key) {
-            self.touch(key);
-        }
-        self.map.get_mut(key).map(|e| &mut e.value)
+        self.table.get(key)?;
+        self.touch(key);
+        let n = self.table.get_mut(key)?;
+        stamp(&self.eviction, &mut self.rng, n, now);
+        Some(&mut n.value)
     }
 
     pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
         self.expire_if_due(key, now);
-        self.map.contains_key(key)
+        self.table.get(key).is_some()
     }
 
     /// Stores `value` under `key`, dropping any TTL (like SET without KEEPTTL).
@@ -139,35 +236,53 @@ impl Keyspace {
     /// Stores `value`; `keep_ttl` keeps the old key's expiry.
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: u64) {
         self.expire_if_due(key, now);
-        let ttl = self.map.get(key).and_then(|e| e.expire_at);
+        let ttl = self.table.get(key).and_then(|n| self.ttl_of(n));
         self.insert_with_ttl(key, value, ttl);
     }
 
     /// Stores `value` with the given absolute expiry.
     pub fn insert_with_ttl(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) {
         self.touch(key);
-        if let Some(e) = self.map.get_mut(key) {
-            if e.expire_at != expire_at {
-                if let Some(t) = e.expire_at {
-                    let k: Key = self.order[&e.seq].clone();
-                    self.expiry.remove(&(t, k));
-                }
-                if let Some(t) = expire_at {
-                    self.expiry.insert((t, self.order[&e.seq].clone()));
-                }
-                e.expire_at = expire_at;
+        let now = crate::server::now_ms();
+        let (old, had_ttl) = match self.table.get_mut(key) {
+            Some(n) => {
+                // an overwrite is a use of the key: LFU keeps its counter, LRU restarts the clock
+                stamp(&self.eviction, &mut self.rng, n, now);
+                (Some(std::mem::replace(&mut n.value, value)), n.has_ttl())
             }
-            e.value = value; // the old value is dropped after the swap
-            return;
+            None => {
+                let mut k = KeyBuf::new(key);
+                k.set_extra(self.eviction.fresh(now));
+                self.table.insert_new(Box::new(Node { next: None, key: k, value }));
+                (None, false)
+            }
+        };
+        if expire_at.is_some() || had_ttl {
+            self.put_ttl(key, expire_at);
         }
-        let k: Key = Arc::from(key);
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.order.insert(seq, k.clone());
-        if let Some(t) = expire_at {
-            self.expiry.insert((t, k.clone()));
+        drop(old); // the old value is dropped after the swap
+    }
+
+    /// Sets (Some) or clears (None) the TTL entry of an existing key.
+    fn put_ttl(&mut self, key: &[u8], at: Option<u64>) {
+        let Some(n) = self.table.get_mut(key) else { return };
+        match at {
+            Some(t) => {
+                n.set_meta(n.meta() | HAS_TTL);
+                match self.ttl.get_mut(key) {
+                    Some(e) => e.at = t,
+                    None => {
+                        self.ttl.insert_new(Box::new(TtlNode { next: None, key: KeyBuf::new(key), at: t }));
+                    }
+                }
+            }
+            None => {
+                if n.has_ttl() {
+                    n.set_meta(n.meta() & !HAS_TTL);
+                    self.ttl.remove(key);
+                }
+            }
         }
-        self.map.insert(k, Entry { value, expire_at, seq });
     }
 
     pub fn remove(&mut self, key: &[u8], now: u64) -> Option<Value> {
@@ -180,84 +295,94 @@ impl Keyspace {
     /// Absolute expiry of `key` (None: no key; Some(None): no TTL).
     pub fn expire_at(&mut self, key: &[u8], now: u64) -> Option<Option<u64>> {
         self.expire_if_due(key, now);
-        self.map.get(key).map(|e| e.expire_at)
+        self.table.get(key).map(|n| self.ttl_of(n))
     }
 
     /// Sets or clears the expiry of an existing key; false if there is no such key.
     pub fn set_expire(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
         self.expire_if_due(key, now);
-        let Some(e) = self.map.get_mut(key) else { return false };
-        let k = self.order[&e.seq].clone();
-        if let Some(t) = e.expire_at {
-            self.expiry.remove(&(t, k.clone()));
+        if self.table.get(key).is_none() {
+            return false;
         }
-        if let Some(t) = at {
-            self.expiry.insert((t, k));
-        }
-        e.expire_at = at;
+        self.put_ttl(key, at);
         self.touch(key);
         true
     }
 
-    /// Deletes up to `max` keys whose time has passed; returns how many.
+    /// Deletes keys whose time has passed, walking the TTL table from where the last cycle
+    /// stopped: `max` keys looked at, more while over a quarter of them were due. Returns how
+    /// many were deleted.
     pub fn expire_cycle(&mut self, now: u64, max: usize) -> usize {
-        let mut due = Vec::new();
-        for (t, k) in self.expiry.iter() {
-            if *t > now || due.len() >= max {
+        let (mut checked, mut deleted) = (0usize, 0usize);
+        let mut due: Vec<Vec<u8>> = Vec::new();
+        let limit = max.saturating_mul(10);
+        let start_len = self.ttl.len();
+        loop {
+            let cursor = self.ttl.scan_bucket(self.expire_cursor, |t| {
+                checked += 1;
+                if t.at <= now {
+                    due.push(t.key().to_vec());
+                }
+            });
+            self.expire_cursor = cursor;
+            for k in due.drain(..) {
+                self.remove_entry(&k);
+                self.stats.expired += 1;
+                deleted += 1;
+            }
+            let enough = checked >= max && deleted * 4 <= checked;
+            if cursor == 0 || enough || checked >= limit || checked >= start_len.max(1) * 2 {
                 break;
             }
-            due.push(k.clone());
         }
-        for k in &due {
-            self.remove_entry(k);
-            self.stats.expired += 1;
-        }
-        due.len()
+        deleted
     }
 
     /// Removes everything. Watched keys that existed are touched.
     pub fn flush(&mut self) {
-        let watched: Vec<Key> = self.watchers.keys().filter(|k| self.map.contains_key(&k[..])).cloned().collect();
+        let watched: Vec<Key> = self.watchers.keys().filter(|k| self.table.get(k).is_some()).cloned().collect();
         for k in watched {
             self.touch(&k);
         }
-        self.changes += self.map.len() as u64;
-        // Drop the values outside the maps' own destructors (large tensors free quickly either way).
-        self.map = Map::default();
-        self.order = BTreeMap::new();
-        self.expiry = BTreeSet::new();
+        self.changes += self.table.len() as u64;
+        self.table.clear();
+        self.ttl.clear();
+        self.pool.clear();
+        self.expire_cursor = 0;
     }
 
-    /// Up to `count` keys from cursor position `cursor`; returns the next cursor (0 when done).
+    /// Keys from cursor position `cursor`, about `count` of them (Redis's SCAN: whole buckets,
+    /// so a few more or fewer); returns the next cursor (0 when done). A key present for the
+    /// whole scan is returned at least once.
     pub fn scan(&mut self, cursor: u64, count: usize, now: u64, mut visit: impl FnMut(&[u8], &Value)) -> u64 {
-        let mut next = 0;
+        let mut cursor = cursor;
+        let (mut got, mut steps) = (0usize, 0usize);
         let mut expired = Vec::new();
-        for (seen, (&seq, k)) in self.order.range(cursor..).enumerate() {
-            if seen >= count {
-                next = seq;
-                break;
-            }
-            if let Some(e) = self.map.get(&k[..]) {
-                if Self::is_expired(e, now) {
-                    expired.push(k.clone());
+        loop {
+            cursor = self.table.scan_bucket(cursor, |n| {
+                if self.is_expired(n, now) {
+                    expired.push(n.key().to_vec());
                 } else {
-                    visit(k, &e.value);
+                    visit(n.key(), &n.value);
+                    got += 1;
                 }
+            });
+            steps += 1;
+            if cursor == 0 || got >= count || steps >= count.saturating_mul(10) {
+                break;
             }
         }
         for k in expired {
             self.expire_if_due(&k, now);
         }
-        next
+        cursor
     }
 
     /// A key chosen at random (RANDOMKEY).
     pub fn random_key(&mut self, now: u64, seed: u64) -> Option<Key> {
-        for attempt in 0..100u64 {
-            let (&lo, _) = self.order.first_key_value()?;
-            let (&hi, _) = self.order.last_key_value()?;
-            let pick = lo + (seed.wrapping_add(attempt.wrapping_mul(0x9E37_79B9_7F4A_7C15))) % (hi - lo + 1);
-            let k = self.order.range(pick..).next().map(|(_, k)| k.clone())?;
+        self.rng.mix(seed);
+        for _ in 0..100 {
+            let k: Key = Key::from(self.table.random(&mut self.rng)?.key());
             if !self.expire_if_due(&k, now) {
                 return Some(k);
             }
@@ -296,86 +421,113 @@ impl Keyspace {
         self.dirty.insert(client);
     }
 
-    /// Sum of the values' estimated sizes (INFO, MEMORY USAGE totals).
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value, Option<u64>)> {
-        self.order.values().filter_map(|k| self.map.get(&k[..]).map(|e| (k, &e.value, e.expire_at)))
+    /// Every key with its value and expiry (snapshots, AOF rewrites, AI._MODELSCAN).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Value, Option<u64>)> {
+        self.table.iter().map(|n| (n.key(), &n.value, self.ttl_of(n)))
     }
+
+    /// OBJECT IDLETIME: seconds since the key was used (meaningful unless an LFU policy is on).
+    pub fn idle_secs(&mut self, key: &[u8], now: u64) -> Option<u64> {
+        self.expire_if_due(key, now);
+        let n = self.table.get(key)?;
+        Some(self.eviction.idle_ms(n.meta() & ACCESS, now) / 1000)
+    }
+
+    /// OBJECT FREQ: the decayed LFU counter (meaningful under an LFU policy).
+    pub fn frequency(&mut self, key: &[u8], now: u64) -> Option<u8> {
+        self.expire_if_due(key, now);
+        let n = self.table.get(key)?;
+        Some(self.eviction.lfu_decayed(n.meta() & ACCESS, now))
+    }
+
+    /// Deletes one key chosen by the eviction policy and returns its name; None when the policy
+    /// is `noeviction` or nothing can go. Models and scripts go only when no other candidate is
+    /// left. The deletion touches the key (WATCH) like any other.
+    pub fn evict_one(&mut self, now: u64) -> Option<Vec<u8>> {
+        let policy = self.eviction.policy;
+        if policy == Policy::NoEviction {
+            return None;
+        }
+        let victim = self.pick_victim(now, false).or_else(|| self.pick_victim(now, true))?;
+        self.remove_entry(&victim)?;
+        self.stats.evicted += 1;
+        Some(victim)
+    }
+
+    fn candidate(&self, key: &[u8], with_ai: bool) -> Option<&Node> {
+        let n = self.table.get(key)?;
+        let ok = (with_ai || !n.value.is_ai_object()) && (!self.eviction.policy.volatile() || n.has_ttl());
+        ok.then_some(n)
+    }
+
+    /// A victim for the current policy among the non-AI keys (or, `with_ai`, among all).
+    fn pick_victim(&mut self, now: u64, with_ai: bool) -> Option<Vec<u8>> {
+        let cfg = self.eviction;
+        if cfg.policy.random() {
+            for _ in 0..cfg.samples.max(1) * 4 {
+                let k = if cfg.policy.volatile() {
+                    self.ttl.random(&mut self.rng)?.key().to_vec()
+                } else {
+                    self.table.random(&mut self.rng)?.key().to_vec()
+                };
+                if self.candidate(&k, with_ai).is_some() {
+                    return Some(k);
+                }
+            }
+            return self.first_candidate(with_ai);
+        }
+        self.fill_pool(now, with_ai);
+        if self.pool.is_empty() {
+            // sampling found only protected keys: look at all of them once
+            self.fill_pool_from_all(now, with_ai);
+        }
+        while let Some(k) = self.pool.pop_best() {
+            if self.candidate(k.as_bytes(), with_ai).is_some() {
+                return Some(k.as_bytes().to_vec());
+            }
+        }
+        None
+    }
+
+    fn fill_pool(&mut self, now: u64, with_ai: bool) {
+        let cfg = self.eviction;
+        let mut sampled: Vec<Vec<u8>> = Vec::with_capacity(cfg.samples);
+        if cfg.policy.volatile() {
+            self.ttl.sample(&mut self.rng, cfg.samples, |t| sampled.push(t.key().to_vec()));
+        } else {
+            self.table.sample(&mut self.rng, cfg.samples, |n| sampled.push(n.key().to_vec()));
+        }
+        for k in sampled {
+            if let Some(n) = self.candidate(&k, with_ai) {
+                let score = cfg.score(n.meta() & ACCESS, self.ttl_of(n), now);
+                self.pool.offer(score, &k);
+            }
+        }
+    }
+
+    fn fill_pool_from_all(&mut self, now: u64, with_ai: bool) {
+        let cfg = self.eviction;
+        let mut scored = Vec::new();
+        for n in self.table.iter() {
+            if self.candidate(n.key(), with_ai).is_some() {
+                scored.push((cfg.score(n.meta() & ACCESS, self.ttl_of(n), now), n.key().to_vec()));
+            }
+        }
+        for (score, k) in scored {
+            self.pool.offer(score, &k);
+        }
+    }
+
+    fn first_candidate(&self, with_ai: bool) -> Option<Vec<u8>> {
+        self.table.iter().find(|n| self.candidate(n.key(), with_ai).is_some()).map(|n| n.key().to_vec())
+    }
+}
+
+/// Records a use of `n` now in its access field.
+fn stamp(cfg: &EvictionConfig, rng: &mut Rng, n: &mut Node, now: u64) {
+    let access = cfg.accessed(n.meta() & ACCESS, now, rng);
+    n.set_meta((n.meta() & !ACCESS) | access);
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &str) -> Value {
-        Value::string(v.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn insert_get_remove() {
-        let mut ks = Keyspace::new();
-        ks.insert(b"a", s("1"));
-        assert!(matches!(ks.get(b"a", 0), Some(Value::Str(v)) if v.as_slice() == b"1"));
-        assert!(ks.remove(b"a", 0).is_some());
-        assert!(ks.get(b"a", 0).is_none());
-        assert_eq!(ks.len(), 0);
-        assert_eq!(ks.order.len(), 0);
-    }
-
-    #[test]
-    fn expiry_lazy_and_active() {
-        let mut ks = Keyspace::new();
-        ks.insert_with_ttl(b"a", s("1"), Some(100));
-        ks.insert_with_ttl(b"b", s("1"), Some(200));
-        assert!(ks.contains(b"a", 99));
-        assert!(!ks.contains(b"a", 100));
-        assert_eq!(ks.expire_cycle(250, 10), 1);
-        assert_eq!(ks.len(), 0);
-        assert_eq!(ks.expires_count(), 0);
-    }
-
-    #[test]
-    fn overwrite_drops_ttl_unless_kept() {
-        let mut ks = Keyspace::new();
-        ks.insert_with_ttl(b"a", s("1"), Some(100));
-        ks.insert_keep_ttl(b"a", s("2"), 0);
-        assert_eq!(ks.expire_at(b"a", 0), Some(Some(100)));
-        ks.insert(b"a", s("3"));
-        assert_eq!(ks.expire_at(b"a", 0), Some(None));
-        assert_eq!(ks.expires_count(), 0);
-    }
-
-    #[test]
-    fn scan_returns_stable_keys_once() {
-        let mut ks = Keyspace::new();
-        for i in 0..100 {
-            ks.insert(format!("k{i}").as_bytes(), s("x"));
-        }
-        let mut seen = Vec::new();
-        let mut cursor = 0;
-        loop {
-            cursor = ks.scan(cursor, 7, 0, |k, _| seen.push(k.to_vec()));
-            // churn: delete and add keys during the scan
-            ks.remove(b"k99", 0);
-            ks.insert(b"new", s("y"));
-            if cursor == 0 {
-                break;
-            }
-        }
-        for i in 0..99 {
-            let k = format!("k{i}").into_bytes();
-            assert_eq!(seen.iter().filter(|x| **x == k).count(), 1);
-        }
-    }
-
-    #[test]
-    fn watch_marks_dirty() {
-        let mut ks = Keyspace::new();
-        ks.watch(b"w", 7);
-        ks.insert(b"other", s("1"));
-        assert!(!ks.is_dirty(7));
-        ks.insert(b"w", s("1"));
-        assert!(ks.is_dirty(7));
-        assert!(ks.unwatch_all(&[b"w".to_vec()], 7));
-        assert!(!ks.is_dirty(7));
-    }
-}
+mod tests;

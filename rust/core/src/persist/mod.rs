@@ -142,7 +142,7 @@ fn capture(server: &Server) -> (Captured, u64) {
 }
 
 pub fn capture_from(ks: &crate::keyspace::Keyspace) -> (Captured, u64) {
-    let items = ks.iter().map(|(k, v, e)| (k.clone(), snapshot_clone(v), e)).collect();
+    let items = ks.iter().map(|(k, v, e)| (Key::from(k), snapshot_clone(v), e)).collect();
     (items, ks.changes)
 }
 
@@ -295,7 +295,7 @@ pub fn rewrite_aof(server: &Arc<Server>) -> Result<(), &'static str> {
         if let Some(a) = server.persist.aof.lock().as_mut() {
             a.rewrite_buf = Some(Vec::new());
         }
-        ks.iter().map(|(k, v, e)| (k.clone(), snapshot_clone(v), e)).collect::<Captured>()
+        ks.iter().map(|(k, v, e)| (Key::from(k), snapshot_clone(v), e)).collect::<Captured>()
     };
     let s = server.clone();
     std::thread::Builder::new()

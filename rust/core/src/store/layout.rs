@@ -128,12 +128,13 @@ fn encode_tensor(t: &Tensor, id: ValueId) -> Vec<Part> {
         h.extend_from_slice(&d.to_le_bytes());
     }
     let _ = codec::put_varint(&mut h, t.byte_len() as u64);
-    let (data, off, len) = t.storage();
-    if len < 4096 {
-        h.extend_from_slice(t.bytes());
-        vec![Part::Bytes(h)]
-    } else {
-        vec![Part::Bytes(h), Part::Shared { data: data.clone(), off, len }]
+    match t.shared_storage() {
+        Some((data, off, len)) => vec![Part::Bytes(h), Part::Shared { data: data.clone(), off, len }],
+        // small tensors keep their data inline: one copy into the request
+        None => {
+            h.extend_from_slice(t.bytes());
+            vec![Part::Bytes(h)]
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Tensors: dtype, shape and one immutable, Arc-shared buffer. Building them from BLOB/VALUES
+//! Tensors: dtype, shape and immutable data in one shared allocation (or, from 32 KiB, a shared aligned buffer). Building them from BLOB/VALUES
 //! arguments with RedisAI's checks and messages, and writing their META/BLOB/VALUES replies.
 pub mod buffer;
 pub mod dtype;
@@ -6,22 +6,56 @@ pub mod dtype;
 use std::sync::Arc;
 
 use buffer::{AlignedBuf, SharedBytes, Storage};
+use triomphe::ThinArc;
 pub use dtype::DType;
 
 use crate::error::{CmdError, CmdResult};
 use crate::num::{parse_f64, parse_i64};
 use crate::resp::Reply;
 
-/// An immutable tensor. Cloning shares the data.
+/// An immutable tensor. Cloning shares it (one reference count). One allocation holds the
+/// header, the shape and, for tensors under `INLINE_LIMIT` bytes (not STRING), the data itself,
+/// 8-byte aligned; larger ones point at a 64-byte aligned shared buffer.
 #[derive(Clone)]
-pub struct Tensor {
+pub struct Tensor(ThinArc<Head, i64>);
+
+/// Data under this size is kept inside the tensor's own allocation: it was copied out of the read
+/// buffer anyway (bulks from `resp::input::BIG_BULK` up arrive in an aligned buffer of their
+/// own, which larger tensors keep without a copy).
+pub const INLINE_LIMIT: usize = 32 * 1024;
+
+struct Head {
     dtype: DType,
-    shape: Vec<i64>,
+    /// Dimensions; an inline tensor's data (element count x dtype size bytes) follows them in the slice.
+    ndim: u32,
+    /// The buffer of a large (or STRING) tensor; its offset and length follow the shape in the
+    /// slice, then (STRING) where each element starts.
+    storage: Option<SharedBytes>,
+}
+
+/// What a large tensor's data is: a range of a shared buffer.
+struct SharedData {
     data: SharedBytes,
     off: usize,
     len: usize,
     /// STRING tensors: where each element starts in `bytes()` (each ends with a NUL).
-    str_offsets: Option<Arc<[usize]>>,
+    str_offsets: Option<Vec<usize>>,
+}
+
+/// A large tensor's data, as stored.
+struct SharedRef<'a> {
+    data: &'a SharedBytes,
+    off: usize,
+    len: usize,
+    str_offsets: &'a [i64],
+}
+
+fn cannot_allocate() -> CmdError {
+    CmdError::err("cannot allocate the tensor")
+}
+
+fn ndim_of(shape: &[i64]) -> CmdResult<u32> {
+    u32::try_from(shape.len()).map_err(|_| CmdError::err("invalid tensor shape"))
 }
 
 /// Where a tensor's data comes from.
@@ -56,6 +90,12 @@ impl Tensor {
         }
         let nbytes = count.checked_mul(dtype.size()).ok_or_else(|| too_big(usize::MAX))?;
         let alloc_err = |_| CmdError::err(format!("cannot allocate {nbytes} bytes for the tensor"));
+        if matches!(init, TensorInit::Zeros | TensorInit::Values(_)) && nbytes > max_bytes {
+            return Err(too_big(nbytes));
+        }
+        if nbytes < INLINE_LIMIT {
+            return Self::build_inline(dtype, &shape, init, nbytes);
+        }
         let buf = match init {
             TensorInit::Zeros => {
                 if nbytes > max_bytes {
@@ -81,7 +121,91 @@ impl Tensor {
             }
         };
         let len = buf.len();
-        Ok(Tensor { dtype, shape, data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: None })
+        Self::shared(dtype, &shape, SharedData { data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: None })
+    }
+
+    /// A small tensor with its data inside its own allocation.
+    fn build_inline(dtype: DType, shape: &[i64], init: TensorInit<'_>, nbytes: usize) -> CmdResult<Tensor> {
+        match init {
+            TensorInit::Zeros => Self::inline(dtype, shape, &vec![0u8; nbytes]),
+            TensorInit::Blob(b) => {
+                check_blob(dtype, b, nbytes)?;
+                Self::inline(dtype, shape, b)
+            }
+            TensorInit::OwnedBlob(b) => {
+                check_blob(dtype, b.as_slice(), nbytes)?;
+                Self::inline(dtype, shape, b.as_slice())
+            }
+            TensorInit::Values(vals) => {
+                let mut data = vec![0u8; nbytes];
+                fill_values(dtype, &vals, &mut data)?;
+                Self::inline(dtype, shape, &data)
+            }
+        }
+    }
+
+    /// A tensor holding a copy of `data` inline (`data.len() < INLINE_LIMIT`, the size of its shape).
+    fn inline(dtype: DType, shape: &[i64], data: &[u8]) -> CmdResult<Tensor> {
+        let head = Head { dtype, ndim: ndim_of(shape)?, storage: None };
+        let n = shape.len() + data.len().div_ceil(8);
+        // the words are laid out in a buffer first, so the allocation is filled by one memcpy
+        let fill = |words: &mut [i64]| {
+            let (dims, rest) = words.split_at_mut(shape.len());
+            dims.copy_from_slice(shape);
+            let chunks = data.chunks_exact(8);
+            let tail = chunks.remainder();
+            for (w, c) in rest.iter_mut().zip(chunks) {
+                *w = i64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            }
+            if let Some(last) = rest.last_mut().filter(|_| !tail.is_empty()) {
+                let mut b = [0u8; 8];
+                b[..tail.len()].copy_from_slice(tail);
+                *last = i64::from_ne_bytes(b);
+            }
+        };
+        let made = if n <= 32 {
+            let mut words = [0i64; 32];
+            fill(&mut words[..n]);
+            ThinArc::try_from_header_and_slice(head, &words[..n])
+        } else {
+            let mut words = vec![0i64; n];
+            fill(&mut words);
+            ThinArc::try_from_header_and_slice(head, &words)
+        };
+        made.map(Tensor).map_err(|_| cannot_allocate())
+    }
+
+    fn shared(dtype: DType, shape: &[i64], data: SharedData) -> CmdResult<Tensor> {
+        let offsets = data.str_offsets.unwrap_or_default();
+        let head = Head { dtype, ndim: ndim_of(shape)?, storage: Some(data.data) };
+        let n = shape.len() + 2 + offsets.len();
+        let items = shape.iter().copied().chain([data.off as i64, data.len as i64]).chain(offsets.into_iter().map(|o| o as i64));
+        ThinArc::try_from_header_and_iter(head, ExactLen(items, n)).map(Tensor).map_err(|_| cannot_allocate())
+    }
+
+    /// Data bytes of an inline tensor: its element count times the element size.
+    fn inline_len(&self) -> usize {
+        self.count() * self.dtype().size()
+    }
+
+    /// A large tensor's shared buffer and its byte range in it, for writers that send stored
+    /// bytes without copying them (None: the data is inline).
+    pub fn shared_storage(&self) -> Option<(&SharedBytes, usize, usize)> {
+        self.shared_part().map(|sd| (sd.data, sd.off, sd.len))
+    }
+
+    /// The shared buffer range of a large tensor (None: the data is inline).
+    fn shared_part(&self) -> Option<SharedRef<'_>> {
+        let data = self.head().storage.as_ref()?;
+        let rest = &self.0.slice[self.head().ndim as usize..];
+        match rest {
+            [off, len, offsets @ ..] => Some(SharedRef { data, off: *off as usize, len: *len as usize, str_offsets: offsets }),
+            _ => None,
+        }
+    }
+
+    fn head(&self) -> &Head {
+        &self.0.header.header
     }
 
     fn build_strings(shape: Vec<i64>, count: usize, init: TensorInit<'_>, max_bytes: usize) -> CmdResult<Tensor> {
@@ -119,14 +243,8 @@ impl Tensor {
             }
         };
         let len = buf.len();
-        Ok(Tensor {
-            dtype: DType::String,
-            shape,
-            data: Arc::new(Storage::Owned(buf)),
-            off: 0,
-            len,
-            str_offsets: Some(offsets.into()),
-        })
+        let data = SharedData { data: Arc::new(Storage::Owned(buf)), off: 0, len, str_offsets: Some(offsets) };
+        Self::shared(DType::String, &shape, data)
     }
 
     /// Wraps bytes produced elsewhere (a backend's output), checking their size against the shape.
@@ -134,98 +252,118 @@ impl Tensor {
         let count = element_count(&shape).ok_or_else(|| CmdError::err("invalid tensor shape"))?;
         let len = data.len();
         let str_offsets = if dtype == DType::String {
-            Some(string_offsets(data.as_slice(), count).ok_or_else(|| CmdError::err("malformed STRING tensor data"))?.into())
+            Some(string_offsets(data.as_slice(), count).ok_or_else(|| CmdError::err("malformed STRING tensor data"))?)
         } else {
             if count.checked_mul(dtype.size()) != Some(len) {
                 return Err(CmdError::err("data length does not match tensor shape and type"));
             }
+            if len < INLINE_LIMIT {
+                // small outputs are copied in: the tensor no longer keeps the producer's buffer
+                return Self::inline(dtype, &shape, data.as_slice());
+            }
             None
         };
-        Ok(Tensor { dtype, shape, data, off: 0, len, str_offsets })
+        Self::shared(dtype, &shape, SharedData { data, off: 0, len, str_offsets })
     }
 
     /// Rows `start..start+rows` of dimension 0, sharing this tensor's storage.
     pub fn slice_rows(&self, start: usize, rows: usize) -> Result<Tensor, String> {
-        let d0 = *self.shape.first().ok_or("ERR cannot split a scalar output into batch rows")? as usize;
-        if self.dtype == DType::String {
+        let d0 = *self.shape().first().ok_or("ERR cannot split a scalar output into batch rows")? as usize;
+        if self.dtype() == DType::String {
             return Err("ERR STRING outputs cannot be split into batch rows".into());
         }
         if start + rows > d0 {
             return Err("ERR Model did not generate the expected batch size".into());
         }
-        let row_bytes = self.len.checked_div(d0).unwrap_or(0);
-        let mut shape = self.shape.clone();
+        let row_bytes = self.byte_len().checked_div(d0).unwrap_or(0);
+        let mut shape = self.shape().to_vec();
         shape[0] = rows as i64;
-        Ok(Tensor {
-            dtype: self.dtype,
-            shape,
-            data: self.data.clone(),
-            off: self.off + start * row_bytes,
-            len: rows * row_bytes,
-            str_offsets: None,
-        })
+        let (from, len) = (start * row_bytes, rows * row_bytes);
+        let made = match self.shared_part() {
+            Some(sd) if len >= INLINE_LIMIT => {
+                Self::shared(self.dtype(), &shape, SharedData { data: sd.data.clone(), off: sd.off + from, len, str_offsets: None })
+            }
+            _ => Self::inline(self.dtype(), &shape, &self.bytes()[from..from + len]),
+        };
+        made.map_err(|e| e.0)
     }
 
     pub fn dtype(&self) -> DType {
-        self.dtype
+        self.head().dtype
     }
 
     pub fn shape(&self) -> &[i64] {
-        &self.shape
+        &self.0.slice[..self.head().ndim as usize]
     }
 
     pub fn count(&self) -> usize {
-        element_count(&self.shape).unwrap_or(0)
+        element_count(self.shape()).unwrap_or(0)
     }
 
     /// The tensor's raw bytes (RedisAI's BLOB).
     pub fn bytes(&self) -> &[u8] {
-        &self.data.as_slice()[self.off..self.off + self.len]
+        match self.shared_part() {
+            Some(sd) => &sd.data.as_slice()[sd.off..sd.off + sd.len],
+            None => {
+                let words = &self.0.slice[self.head().ndim as usize..];
+                let len = self.inline_len().min(words.len() * 8);
+                // SAFETY: `words` is initialised memory of at least `len` bytes, and u8 has no
+                // alignment or validity requirements; the borrow keeps the allocation alive.
+                unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), len) }
+            }
+        }
     }
 
     pub fn byte_len(&self) -> usize {
-        self.len
-    }
-
-    /// The shared storage and the byte range of this tensor within it.
-    pub fn storage(&self) -> (&SharedBytes, usize, usize) {
-        (&self.data, self.off, self.len)
+        match self.shared_part() {
+            Some(sd) => sd.len,
+            None => self.inline_len(),
+        }
     }
 
     /// STRING element `i` without its NUL.
     pub fn string_at(&self, i: usize) -> &[u8] {
-        let (Some(offs), b) = (&self.str_offsets, self.bytes()) else { return &[] };
-        let start = offs[i];
-        let end = offs.get(i + 1).copied().unwrap_or(b.len());
+        let Some(sd) = self.shared_part() else { return &[] };
+        let (offs, b) = (sd.str_offsets, self.bytes());
+        let Some(&start) = offs.get(i) else { return &[] };
+        let start = (start as usize).min(b.len());
+        let end = offs.get(i + 1).map_or(b.len(), |&e| (e as usize).clamp(start, b.len()));
         let s = &b[start..end];
         s.strip_suffix(b"\0").unwrap_or(s)
     }
 
     /// Approximate memory used (MEMORY USAGE, INFO used_memory).
     pub fn memory_usage(&self) -> usize {
-        self.len + self.shape.len() * 8 + self.str_offsets.as_ref().map_or(0, |o| o.len() * 8) + 64
+        let header = 32 + self.shape().len() * 8;
+        match self.shared_part() {
+            Some(sd) => header + 16 + 56 + sd.len + sd.str_offsets.len() * 8,
+            None => header + self.byte_len().div_ceil(8) * 8,
+        }
     }
 
     /// `dtype <T> shape [dims]`: the META part (a flat array even in RESP3, as RedisAI).
     pub fn reply_meta_fields(&self, r: &mut dyn Reply) {
         r.bulk_str("dtype");
-        r.bulk_str(self.dtype.name());
+        r.bulk_str(self.dtype().name());
         r.bulk_str("shape");
-        r.array(self.shape.len());
-        for &d in &self.shape {
+        r.array(self.shape().len());
+        for &d in self.shape() {
             r.int(d);
         }
     }
 
     pub fn reply_blob(&self, r: &mut dyn Reply) {
-        r.bulk_shared(&self.data, self.off, self.len);
+        match self.shared_part() {
+            Some(sd) => r.bulk_shared(sd.data, sd.off, sd.len),
+            None => r.bulk(self.bytes()),
+        }
     }
 
     pub fn reply_values(&self, r: &mut dyn Reply) {
         let n = self.count();
         r.array(n);
         let b = self.bytes();
-        match self.dtype {
+        match self.dtype() {
             DType::Float => b.chunks_exact(4).for_each(|c| r.double(f32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as f64)),
             DType::Double => b.chunks_exact(8).for_each(|c| r.double(f64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))),
             DType::Int8 => b.iter().for_each(|&x| r.int(x as i8 as i64)),
@@ -238,6 +376,23 @@ impl Tensor {
         }
     }
 }
+
+/// An iterator with a known length (a chain of two exact-size iterators is not ExactSizeIterator).
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let x = self.0.next()?;
+        self.1 = self.1.saturating_sub(1);
+        Some(x)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
 /// Checks a BLOB for a fixed-size dtype (size, BOOL values).
 fn check_blob(dtype: DType, b: &[u8], nbytes: usize) -> CmdResult {
@@ -342,6 +497,35 @@ mod tests {
         assert_eq!(e.0, "ERR C-string value contains null character");
         let z = Tensor::build(DType::String, vec![3], TensorInit::Zeros, 64).expect("a tensor");
         assert_eq!(z.string_at(2), b"");
+    }
+
+    #[test]
+    fn small_tensors_inline_large_ones_shared_and_aligned() {
+        assert_eq!(std::mem::size_of::<Head>(), 16);
+        let small = Tensor::build(DType::Float, vec![1, 4], TensorInit::Blob(&[1u8; 16]), 1 << 20).expect("a tensor");
+        assert!(small.shared_part().is_none());
+        assert_eq!((small.bytes(), small.shape(), small.byte_len()), (&[1u8; 16][..], &[1i64, 4][..], 16));
+        let odd = Tensor::build(DType::Uint8, vec![3], vals(&["1", "2", "3"]), 64).expect("a tensor");
+        assert_eq!(odd.bytes(), &[1, 2, 3]);
+        let data: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+        let big = Tensor::build(DType::Uint8, vec![64, 1024], TensorInit::Blob(&data), 1 << 20).expect("a tensor");
+        assert!(big.shared_part().is_some());
+        assert_eq!(big.bytes().as_ptr() as usize % buffer::ALIGN, 0);
+        let rows = big.slice_rows(10, 40).expect("rows");
+        assert!(rows.shared_part().is_some());
+        assert_eq!((rows.shape(), rows.bytes()), (&[40i64, 1024][..], &data[10240..51200]));
+        let few = big.slice_rows(1, 2).expect("rows");
+        assert!(few.shared_part().is_none());
+        assert_eq!(few.bytes(), &data[1024..3072]);
+        let mid_size = Tensor::build(DType::Uint8, vec![4096], TensorInit::Blob(&data[..4096]), 1 << 20).expect("a tensor");
+        assert!(mid_size.shared_part().is_none());
+        assert_eq!(mid_size.bytes(), &data[..4096]);
+        let ints = Tensor::build(DType::Int32, vec![4, 2], vals(&["1", "2", "3", "4", "5", "6", "7", "8"]), 64).expect("a tensor");
+        let mid = ints.slice_rows(1, 2).expect("rows");
+        assert_eq!(mid.bytes(), [3i32, 4, 5, 6].iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
+        let out = Tensor::from_shared(DType::Uint8, vec![2], AlignedBuf::from_slice(b"ab").expect("a buffer").into()).expect("a tensor");
+        assert!(out.shared_part().is_none());
+        assert_eq!(out.bytes(), b"ab");
     }
 
     #[test]
