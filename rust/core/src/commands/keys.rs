@@ -215,6 +215,12 @@ pub fn ttl_generic(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
 }
 
 /// COPY source destination [DB 0] [REPLACE] (every value type, tensors, models and scripts included)
+/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH ...] [KEYS key...]: the embedded
+/// keyspace does not move keys to other servers (in store mode the store does it).
+pub fn migrate(_ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
+    Err(CmdError::err("MIGRATE needs store mode (cluster-enabled yes or store URL): this keyspace is embedded"))
+}
+
 pub fn copy(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let mut replace = false;
     let mut i = 3;

@@ -119,11 +119,13 @@ pub struct ClientState {
     /// Store mode: this client's own link to the store while it WATCHes keys (a WATCH belongs to
     /// a connection of the store), and the node it goes to.
     pub store_link: Option<(std::sync::Arc<crate::store::conn::Conn>, Option<u16>)>,
+    /// `cluster-enabled yes`: ASKING was sent; the next command goes to the store after one.
+    pub asking: bool,
 }
 
 impl ClientState {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> ClientState {
-        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false, store_wait: None, store_link: None }
+        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false, store_wait: None, store_link: None, asking: false }
     }
 }
 

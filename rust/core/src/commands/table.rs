@@ -58,6 +58,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("rename", 3, WRITE, 1, 2, 1, "generic", "Renames a key, overwriting the destination.", keys::rename),
     cmd!("renamenx", 3, WRITE | FAST, 1, 2, 1, "generic", "Renames a key if the new name is free.", keys::renamenx),
     cmd!("copy", -3, WRITE | DENYOOM, 1, 2, 1, "generic", "Copies a key (any value type, tensors, models and scripts included).", keys::copy),
+    cmd!("migrate", -6, WRITE, 3, 3, 1, "generic", "Moves keys to another node (store mode: the store moves them, as `redis-cli --cluster reshard` asks).", keys::migrate),
     cmd!("object", -2, READONLY, 2, 2, 1, "generic", "Inspects a key's value (ENCODING, REFCOUNT, IDLETIME).", keys::object),
     cmd!("memory", -2, READONLY, 0, 0, 0, "server", "Memory usage of a key (MEMORY USAGE).", keys::memory),
     cmd!("randomkey", 1, READONLY, 0, 0, 0, "generic", "Returns a random key name.", keys::randomkey),

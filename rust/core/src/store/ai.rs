@@ -327,7 +327,7 @@ pub fn fetch(server: &Arc<Server>, store: &Arc<Store>, keys: Vec<(Vec<u8>, KeyUs
         };
         let (j, store2) = (join.clone(), store.clone());
         let route = key.clone();
-        store.client.send(Some(&route), req, false, Box::new(move |r: Result<&[u8], LinkError>| {
+        store.client.send_read(Some(&route), req, false, Box::new(move |r: Result<&[u8], LinkError>| {
             j.put(i, read_found(&store2, &key, u, whole, r));
         }));
     }

@@ -84,6 +84,8 @@ pub struct StoreClient {
     unix_alias: RwLock<Option<String>>,
     refreshing: AtomicBool,
     last_refresh: Mutex<Instant>,
+    /// A cluster that serves no slots yet is a valid topology (a front's own new store node).
+    allow_empty: bool,
     pub stats: StoreStats,
 }
 
@@ -98,7 +100,7 @@ const REFRESH_EVERY: Duration = Duration::from_millis(100);
 impl StoreClient {
     /// Connects to the seed and reads the topology (`CLUSTER SLOTS`; a node without cluster
     /// support is a standalone store).
-    pub fn connect(url: StoreUrl, name: &str) -> Result<Arc<StoreClient>, String> {
+    pub fn connect(url: StoreUrl, name: &str, allow_empty: bool) -> Result<Arc<StoreClient>, String> {
         let handshake = Handshake { user: url.user.clone(), password: url.password.clone(), resp3: false, name: name.to_string() };
         let store = Arc::new(StoreClient {
             topo: RwLock::new(Topology::standalone(url.addr.clone())),
@@ -109,6 +111,7 @@ impl StoreClient {
             unix_alias: RwLock::new(None),
             refreshing: AtomicBool::new(false),
             last_refresh: Mutex::new(Instant::now() - REFRESH_EVERY),
+            allow_empty,
             stats: StoreStats::default(),
         });
         store.read_topology(&store.url.addr.clone()).map_err(|e| format!("store {}: {e}", store.url.addr))?;
@@ -216,6 +219,28 @@ impl StoreClient {
         conn.send(&req, vec![handle]);
     }
 
+    /// `send` for a read that may be sent twice: when the link breaks (a primary failed over), the
+    /// topology is read again and the read sent once more before its caller sees the error.
+    pub fn send_read(self: &Arc<Self>, key: Option<&[u8]>, req: Request, resp3: bool, on_reply: ReplyFn) {
+        let me = self.clone();
+        let again = req.clone();
+        let key2 = key.map(<[u8]>::to_vec);
+        self.send(key, req, resp3, Box::new(move |r: Result<&[u8], LinkError>| match r {
+            Err(_) => {
+                // off the loop: reading the topology waits for the store
+                let spawned = std::thread::Builder::new().name("store-retry".into()).spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    let _ = me.refresh_now();
+                    me.send(key2.as_deref(), again, resp3, on_reply);
+                });
+                if let Err(e) = spawned {
+                    eprintln!("redisai-fast: cannot retry a store read: {e}");
+                }
+            }
+            ok => on_reply(ok),
+        }));
+    }
+
     /// Sends several commands to one node as one write, in order, without redirects (a
     /// transaction: MULTI ... EXEC must stay together on one connection).
     pub fn send_pipeline(self: &Arc<Self>, addr: &Addr, req: Request, resp3: bool, on_reply: Vec<ReplyFn>) {
@@ -289,7 +314,7 @@ impl StoreClient {
                 Topology::from_cluster_slots(&v, alias.as_deref().map(|a| (a, &self.url.addr)))
             });
             match parsed {
-                Ok(t) if !t.shards.is_empty() => {
+                Ok(t) if !t.shards.is_empty() || self.allow_empty => {
                     *self.topo.write() = t;
                     return Ok(());
                 }

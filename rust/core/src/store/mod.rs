@@ -7,6 +7,7 @@ pub mod ai;
 pub mod client;
 pub mod conn;
 pub mod frame;
+pub mod front;
 pub mod join;
 pub mod layout;
 pub mod node;
@@ -37,13 +38,16 @@ pub struct Store {
     pub wait_timeout_ms: AtomicU64,
     /// The other nodes in front of this store, as the last heartbeat found them.
     pub members: node::Membership,
+    /// `cluster-enabled yes`: the store is this node's own cluster node (addresses translated).
+    pub front: Option<front::Front>,
 }
 
 impl Store {
-    /// Connects to `url` (reads the topology) as node `name`.
-    pub fn connect(url: &str, name: &str, seed: u64) -> Result<Arc<Store>, String> {
+    /// Connects to `url` (reads the topology) as node `name`; `front`: the store is this node's
+    /// own cluster node, which may serve no slots yet.
+    pub fn connect(url: &str, name: &str, seed: u64, front: Option<front::Front>) -> Result<Arc<Store>, String> {
         let url = StoreUrl::parse(url)?;
-        let client = StoreClient::connect(url, name)?;
+        let client = StoreClient::connect(url, name, front.is_some())?;
         Ok(Arc::new(Store {
             client,
             ids: IdMaker::new(seed),
@@ -51,6 +55,7 @@ impl Store {
             wait_replicas: AtomicU64::new(0),
             wait_timeout_ms: AtomicU64::new(1000),
             members: node::Membership::default(),
+            front,
         }))
     }
 

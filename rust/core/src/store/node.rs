@@ -64,6 +64,9 @@ pub struct Membership {
 
 /// This node's identity, once it listens (the tick starts naming connections then).
 pub fn announce(server: &Server, store: &Store) {
+    if store.front.is_some() {
+        return; // a front is known by its store node's cluster, not by named connections
+    }
     let cfg = server.config.read();
     let ip = match cfg.get("cluster-announce-ip").filter(|s| !s.is_empty()) {
         Some(ip) => ip.to_string(),
@@ -91,6 +94,14 @@ pub fn announce(server: &Server, store: &Store) {
 /// Once a second: PING every primary (naming the connection first), read the members from the
 /// first primary's CLIENT LIST, and apply the shared settings. Asynchronous: nothing waits.
 pub fn tick(server: &Arc<Server>, store: &Arc<Store>) {
+    if store.client.is_cluster() || store.front.is_some() {
+        // a Cluster's slots move (failover, resharding): read them once a second, as well as on
+        // every MOVED and broken link
+        store.client.refresh_soon();
+    }
+    if store.front.is_some() {
+        return; // a front's map is its store node's cluster
+    }
     let Some(me) = store.members.me.lock().clone() else { return };
     let topo = store.client.topology();
     let name = me.conn_name();

@@ -28,6 +28,11 @@ pub enum Route {
 const LOCAL_GROUPS: &[&str] = &["connection", "cluster", "transactions"];
 const LOCAL_COMMANDS: &[&str] = &["command", "info", "config", "time", "shutdown", "module", "memory"];
 
+/// Connection and server commands: served by the node itself in store mode.
+pub fn is_node_local(spec: &CommandSpec) -> bool {
+    spec.group != "ai" && (LOCAL_GROUPS.contains(&spec.group) || LOCAL_COMMANDS.contains(&spec.name))
+}
+
 /// Sends a plain command where it belongs, or says that the node serves it.
 pub fn forward(server: &Arc<Server>, store: &Arc<Store>, client: u64, resp3: bool, spec: &'static CommandSpec, args: &Args) -> Route {
     if spec.group == "ai" || LOCAL_GROUPS.contains(&spec.group) || LOCAL_COMMANDS.contains(&spec.name) {
@@ -93,33 +98,38 @@ fn type_of(server: &Arc<Server>, store: &Arc<Store>, client: u64, key: &[u8]) {
     store.client.send(Some(key), req, false, Box::new(move |r: Result<&[u8], LinkError>| {
         let reply = match r {
             Err(e) => error_line(&e.reply_line()),
-            Ok(bytes) => match decode(bytes) {
-                Some(RespValue::Array(v)) => {
-                    let name = match (v.first(), v.get(1)) {
-                        (Some(RespValue::Bulk(t)), Some(RespValue::Bulk(prefix))) if t == b"string" && super::layout::is_ours(prefix) => {
-                            match prefix.get(5) {
-                                Some(1) => "AI_TENSOR".to_string(),
-                                Some(2) => "AI__MODEL".to_string(),
-                                Some(3) => "AI_SCRIPT".to_string(),
-                                _ => "string".to_string(),
-                            }
-                        }
-                        (Some(RespValue::Bulk(t)), _) => String::from_utf8_lossy(t).into_owned(),
-                        _ => "none".to_string(),
-                    };
-                    let mut o = Out::new(false);
-                    o.simple(&name);
-                    o.to_vec()
-                }
-                _ => bytes.to_vec(),
-            },
+            Ok(bytes) => type_reply(bytes),
         };
         server2.exec.completions.push(client, reply);
     }));
 }
 
+/// The TYPE reply for what TYPE_SCRIPT answered (errors, MOVED included, as they are).
+pub(crate) fn type_reply(bytes: &[u8]) -> Vec<u8> {
+    match decode(bytes) {
+        Some(RespValue::Array(v)) => {
+            let name = match (v.first(), v.get(1)) {
+                (Some(RespValue::Bulk(t)), Some(RespValue::Bulk(prefix))) if t == b"string" && super::layout::is_ours(prefix) => {
+                    match prefix.get(5) {
+                        Some(1) => "AI_TENSOR".to_string(),
+                        Some(2) => "AI__MODEL".to_string(),
+                        Some(3) => "AI_SCRIPT".to_string(),
+                        _ => "string".to_string(),
+                    }
+                }
+                (Some(RespValue::Bulk(t)), _) => String::from_utf8_lossy(t).into_owned(),
+                _ => "none".to_string(),
+            };
+            let mut o = Out::new(false);
+            o.simple(&name);
+            o.to_vec()
+        }
+        _ => bytes.to_vec(),
+    }
+}
+
 /// TYPE of a key and, for strings, its first bytes (one round trip).
-const TYPE_SCRIPT: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
+pub(crate) const TYPE_SCRIPT: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
     if t == 'string' then return {t, redis.call('GETRANGE', KEYS[1], 0, 7)} end return {t}";
 
 /// Commands over the whole keyspace: sent to every primary, replies combined.
@@ -324,7 +334,10 @@ pub fn exec(server: &Arc<Server>, store: &Arc<Store>, state: &mut ClientState, r
         Some(conn) => conn.send(&req, cbs),
         None => {
             let topo = store.client.topology();
-            let addr = topo.shard_of(slot.unwrap_or(0)).or(topo.shards.first()).map(|s| s.primary.clone()).unwrap_or_else(|| store.client.url.addr.clone());
+            let addr = match store.front {
+                Some(_) => store.client.url.addr.clone(), // a front's transactions are its own store node's
+                None => topo.shard_of(slot.unwrap_or(0)).or(topo.shards.first()).map(|s| s.primary.clone()).unwrap_or_else(|| store.client.url.addr.clone()),
+            };
             store.client.send_pipeline(&addr, req, resp3, cbs);
         }
     }
@@ -356,6 +369,7 @@ pub fn watch(server: &Arc<Server>, store: &Arc<Store>, state: &mut ClientState, 
     }
     let conn = match &state.store_link {
         Some((c, _)) => c.clone(),
+        None if store.front.is_some() => store.client.own_conn(&store.client.url.addr, resp3),
         None => store.client.own_conn(&store.client.node_for(Some(args.get(1))), resp3),
     };
     state.store_link = Some((conn.clone(), slot));
