@@ -28,9 +28,9 @@ pub enum Route {
 const LOCAL_GROUPS: &[&str] = &["connection", "cluster", "transactions"];
 const LOCAL_COMMANDS: &[&str] = &["command", "info", "config", "time", "shutdown", "module", "memory"];
 
-/// Connection and server commands: served by the node itself in store mode.
+/// Connection and server commands (and AI.CONFIG): served by the node itself in store mode.
 pub fn is_node_local(spec: &CommandSpec) -> bool {
-    spec.group != "ai" && (LOCAL_GROUPS.contains(&spec.group) || LOCAL_COMMANDS.contains(&spec.name))
+    spec.group == "ai" || LOCAL_GROUPS.contains(&spec.group) || LOCAL_COMMANDS.contains(&spec.name)
 }
 
 /// Sends a plain command where it belongs, or says that the node serves it.
