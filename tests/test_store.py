@@ -353,3 +353,21 @@ def test_a_primary_failover_is_survived_and_loses_no_acknowledged_write() -> Non
         for k in acked:
             assert r.execute_command("AI.TENSORGET", f"f{k}", "VALUES") == [k], k
         n.stop()
+
+
+def test_store_urls_with_a_password_and_a_unix_socket(tmp_path) -> None:
+    sock = tmp_path / "store.sock"
+    with StoreNode(binary("valkey"), "--requirepass", "s3cret", "--unixsocket", str(sock)) as store:
+        refused = ServerProcess("--store", store.url, "--save", "")
+        with pytest.raises(RuntimeError, match="NOAUTH|Authentication required"):
+            refused.start()
+        for url in (f"redis://:s3cret@127.0.0.1:{store.port}", f"redis://default:s3cret@127.0.0.1:{store.port}",
+                    f"unix://:s3cret@{sock}"):
+            n = node(url)
+            r = redis.Redis(port=n.port, protocol=2)
+            assert r.config_get("store") == {"store": url}
+            assert r.execute_command("AI.TENSORSET", "t", "INT8", 2, "VALUES", 1, 2) == b"OK"
+            assert r.execute_command("AI.TENSORGET", "t", "VALUES") == [1, 2]
+            assert r.info("store")["store_link_status"] == "up"
+            n.stop()
+        assert redis.Redis(port=store.port, password="s3cret").get("t")[:4] == MAGIC

@@ -86,6 +86,8 @@ class StoreNode:
             try:
                 if redis.Redis(port=self.port, socket_timeout=1).ping():
                     return self
+            except (redis.AuthenticationError, redis.ResponseError):
+                return self  # it answers: it wants a password (`--requirepass`)
             except redis.RedisError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
