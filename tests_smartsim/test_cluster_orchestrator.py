@@ -7,9 +7,7 @@ SmartRedis client in cluster mode then uses it; stopping the entry points stops 
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,32 +15,15 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from helpers import gone, wait_until
+from helpers import gone, port_open, wait_until
 from smartredis import Client, Dataset
 
-
-def free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def shard_ports(n: int) -> list[int]:
-    """Ports whose store node port (+10000) and its bus (+20000) are free as well."""
-    out, p = [], 21000 + (os.getpid() * 13) % 8000
-    while len(out) < n:
-        if all(free(q) for q in (p, p + 10000, p + 20000)):
-            out.append(p)
-        p += 7
-    return out
+from tests.support.cluster import front_ports
 
 
 @pytest.fixture(scope="module")
 def orchestrator(site, tmp_path_factory, model_files):
-    ports = shard_ports(3)
+    ports = front_ports(3)
     shards = []
     for i, port in enumerate(ports):
         run_dir = tmp_path_factory.mktemp(f"orc_{i}")
@@ -52,7 +33,7 @@ def orchestrator(site, tmp_path_factory, model_files):
         out = open(run_dir / "entrypoint.out", "wb")  # noqa: SIM115  (written until the shard stops)
         shards.append((subprocess.Popen(argv, cwd=run_dir, stdout=out, stderr=subprocess.STDOUT), run_dir, out))
     for port in ports:
-        assert wait_until(lambda p=port: not free(p), 60), f"shard on {port} did not start"
+        assert wait_until(lambda p=port: port_open(p), 60), f"shard on {port} did not start"
     from smartsim._core.utils.redis import check_cluster_status, create_cluster
 
     create_cluster(["127.0.0.1"], ports)

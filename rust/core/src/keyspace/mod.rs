@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub use evict::{EvictionConfig, Policy};
-use table::{Chained, KeyBuf, Rng, Table};
+use table::{chained, Chained, KeyBuf, Rng, Table};
 pub use value::Value;
 
 /// A key handed out of the keyspace (RANDOMKEY, snapshots).
@@ -44,17 +44,7 @@ impl Node {
     }
 }
 
-impl Chained for Node {
-    fn key(&self) -> &[u8] {
-        self.key.as_bytes()
-    }
-    fn next(&mut self) -> &mut Option<Box<Self>> {
-        &mut self.next
-    }
-    fn next_ref(&self) -> Option<&Self> {
-        self.next.as_deref()
-    }
-}
+chained!(Node);
 
 /// A key's expiry, kept only for keys that have one.
 struct TtlNode {
@@ -64,17 +54,7 @@ struct TtlNode {
     at: u64,
 }
 
-impl Chained for TtlNode {
-    fn key(&self) -> &[u8] {
-        self.key.as_bytes()
-    }
-    fn next(&mut self) -> &mut Option<Box<Self>> {
-        &mut self.next
-    }
-    fn next_ref(&self) -> Option<&Self> {
-        self.next.as_deref()
-    }
-}
+chained!(TtlNode);
 
 #[derive(Default, Debug, Clone, Copy)]
 pub struct KeyspaceStats {

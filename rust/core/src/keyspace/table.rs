@@ -54,6 +54,24 @@ pub trait Chained: Sized {
     fn next_ref(&self) -> Option<&Self>;
 }
 
+/// `Chained` for a node type with `next: Option<Box<Self>>` and `key: KeyBuf` fields.
+macro_rules! chained {
+    ($t:ty) => {
+        impl $crate::keyspace::table::Chained for $t {
+            fn key(&self) -> &[u8] {
+                self.key.as_bytes()
+            }
+            fn next(&mut self) -> &mut Option<Box<Self>> {
+                &mut self.next
+            }
+            fn next_ref(&self) -> Option<&Self> {
+                self.next.as_deref()
+            }
+        }
+    };
+}
+pub(crate) use chained;
+
 /// A chained hash table with a power-of-two bucket array. It grows when it holds as many nodes as
 /// buckets and shrinks when under an eighth full, rehashing at once (like the std HashMap it
 /// replaced; Redis spreads this over later commands).
@@ -325,17 +343,7 @@ mod tests {
         key: KeyBuf,
     }
 
-    impl Chained for N {
-        fn key(&self) -> &[u8] {
-            self.key.as_bytes()
-        }
-        fn next(&mut self) -> &mut Option<Box<Self>> {
-            &mut self.next
-        }
-        fn next_ref(&self) -> Option<&Self> {
-            self.next.as_deref()
-        }
-    }
+    chained!(N);
 
     fn node(k: &str) -> Box<N> {
         Box::new(N { next: None, key: KeyBuf::new(k.as_bytes()) })
