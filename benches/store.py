@@ -230,7 +230,8 @@ def main() -> None:
     ap.add_argument("--part", choices=["overhead", "scaling", "all"], default="all")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--share", type=float, default=0.4, help="each node's CPU quota, in cores (scaling)")
+    ap.add_argument("--share", type=float, default=0.25,
+                    help="each node's CPU quota, in cores (scaling; 4 nodes then use one of the two cores, the store and the load the other)")
     args = ap.parse_args()
     m = machine()
     load = os.getloadavg()

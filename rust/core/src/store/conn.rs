@@ -9,7 +9,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -304,17 +304,20 @@ pub struct Conn {
     writer: Mutex<Option<Open>>,
     /// When the last connect attempt failed (to not hammer a dead node).
     failed_at: Mutex<Option<(Instant, LinkError)>>,
+    /// A reconnect runs in the background.
+    reconnecting: AtomicBool,
     pub requests: AtomicU64,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const RETRY_AFTER: Duration = Duration::from_millis(100);
+/// After a failed connect, another is tried (in the background) at most this often.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
 /// A store that takes no bytes for this long is treated as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Conn {
     pub fn new(addr: Addr, handshake: Handshake, host: Option<Arc<dyn LoopHost>>, in_flight: Arc<AtomicU64>) -> Arc<Conn> {
-        Arc::new(Conn { addr, handshake, host, in_flight, writer: Mutex::new(None), failed_at: Mutex::new(None), requests: AtomicU64::new(0) })
+        Arc::new(Conn { addr, handshake, host, in_flight, writer: Mutex::new(None), failed_at: Mutex::new(None), reconnecting: AtomicBool::new(false), requests: AtomicU64::new(0) })
     }
 
     /// Whether the link broke or could not be opened, and has not been opened since.
@@ -378,15 +381,34 @@ impl Conn {
         rx.recv().unwrap_or_else(|_| Err(LinkError("no reply".into())))
     }
 
+    /// Opens the link now when it never failed; after a failure, reconnects in the background
+    /// (at most every RETRY_AFTER) and fails this request at once, so a store that is down or
+    /// unreachable never holds up the caller (the event loop, often) for a connect timeout.
     fn open(self: &Arc<Self>) -> Result<Open, LinkError> {
-        if let Some((at, e)) = self.failed_at.lock().as_ref() {
-            if at.elapsed() < RETRY_AFTER {
-                return Err(e.clone());
+        let failed = self.failed_at.lock().clone();
+        let Some((at, e)) = failed else {
+            let result = self.try_open();
+            *self.failed_at.lock() = result.as_ref().err().map(|e| (Instant::now(), e.clone()));
+            return result;
+        };
+        if at.elapsed() >= RETRY_AFTER && !self.reconnecting.swap(true, Relaxed) {
+            let me = self.clone();
+            let spawned = std::thread::Builder::new().name("store-reconnect".into()).spawn(move || {
+                let result = me.try_open();
+                *me.failed_at.lock() = result.as_ref().err().map(|e| (Instant::now(), e.clone()));
+                if let Ok(open) = result {
+                    let mut w = me.writer.lock();
+                    if w.as_ref().is_none_or(|o| o.link.pending.lock().1.is_some()) {
+                        *w = Some(open);
+                    }
+                }
+                me.reconnecting.store(false, Relaxed);
+            });
+            if spawned.is_err() {
+                self.reconnecting.store(false, Relaxed);
             }
         }
-        let result = self.try_open();
-        *self.failed_at.lock() = result.as_ref().err().map(|e| (Instant::now(), e.clone()));
-        result
+        Err(e)
     }
 
     fn try_open(self: &Arc<Self>) -> Result<Open, LinkError> {
