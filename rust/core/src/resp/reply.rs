@@ -25,6 +25,10 @@ pub trait Reply {
     fn raw(&mut self, b: &[u8]);
     fn resp3(&self) -> bool;
     fn shared(&mut self, data: SharedBytes, off: usize, len: usize);
+    /// Payloads at least this big are shared instead of copied (`bulk_shared`).
+    fn share_min(&self) -> usize {
+        SHARED_MIN
+    }
 
     fn simple(&mut self, s: &str) {
         self.raw(b"+");
@@ -65,7 +69,7 @@ pub trait Reply {
     /// A bulk string whose bytes are sent from `data` without a copy when large.
     fn bulk_shared(&mut self, data: &SharedBytes, off: usize, len: usize) {
         self.header(b'$', len as i64);
-        if len >= SHARED_MIN {
+        if len >= self.share_min() {
             self.shared(data.clone(), off, len);
         } else {
             self.raw(&data.as_slice()[off..off + len]);
@@ -140,11 +144,12 @@ pub struct Out {
     buf: Vec<u8>,
     segments: Vec<Segment>,
     pub resp3: bool,
+    share_min: usize,
 }
 
 impl Default for Out {
     fn default() -> Self {
-        Out { buf: Vec::with_capacity(256), segments: Vec::new(), resp3: false }
+        Out { buf: Vec::with_capacity(256), segments: Vec::new(), resp3: false, share_min: SHARED_MIN }
     }
 }
 
@@ -155,6 +160,9 @@ impl Reply for Out {
     }
     fn resp3(&self) -> bool {
         self.resp3
+    }
+    fn share_min(&self) -> usize {
+        self.share_min
     }
     fn shared(&mut self, data: SharedBytes, off: usize, len: usize) {
         if !self.buf.is_empty() {
@@ -167,6 +175,12 @@ impl Reply for Out {
 impl Out {
     pub fn new(resp3: bool) -> Out {
         Out { resp3, ..Default::default() }
+    }
+
+    /// Output that shares every stored payload, whatever its size (in-process clients read
+    /// tensors from the stored buffer instead of a copy).
+    pub fn sharing_all(resp3: bool) -> Out {
+        Out { resp3, share_min: 0, ..Default::default() }
     }
 
     pub fn is_empty(&self) -> bool {
