@@ -11,7 +11,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvloop
@@ -42,6 +44,7 @@ class App:
         if not self.core.config_get("backendspath"):
             self.core.set_option("backendspath", str(PACKAGE_DIR))
         self.stopping: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.shutdown_mode = "default"
 
         def num(name: str) -> int:
@@ -169,15 +172,29 @@ class App:
             raise ListenError("Configured to not listen anywhere, exiting.")
         return servers
 
-    async def serve(self) -> None:
+    def stop_soon(self, mode: str = "default") -> None:
+        """Asks `serve` to shut down (from any thread), as SHUTDOWN with `mode` would."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._stop, mode)
+
+    def _stop(self, mode: str) -> None:
+        self.shutdown_mode = mode
+        if self.stopping is not None:
+            self.stopping.set()
+
+    async def serve(self, listen: bool = True, on_ready: Callable[[], None] | None = None) -> None:
+        """Serves until SHUTDOWN, a signal or `stop_soon`. Without `listen` it accepts no
+        connections (an in-process database); `on_ready` is called once it is serving."""
         loop = asyncio.get_running_loop()
+        self.loop = loop
         self.stopping = asyncio.Event()
         self.executor.start()
         self.load_backends()
         self.load_data()
-        servers = await self.listen(loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        servers = await self.listen(loop) if listen else []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_reader(self.core.completion_fd(), self.core.drain_completions)
         loop.call_later(CRON_PERIOD_S, self._cron_tick, loop)
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
@@ -201,6 +218,8 @@ class App:
                     log.warning("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
                 else:
                     log.warning("redisai-fast %s ready to accept connections at %s", __version__, sock.getsockname())
+        if on_ready is not None:
+            on_ready()
         await self.stopping.wait()
         log.info("Shutting down (%s)", self.shutdown_mode)
         for server in servers:
