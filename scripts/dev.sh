@@ -83,6 +83,10 @@ case "${1:-help}" in
         ensure_pinned_venv .venv-clients requirements/clients.txt "the official clients"
         ensure_pinned_venv .venv-smartsim requirements/smartsim.txt "SmartSim 0.8.0"
         build_core
+        log "lint: ruff, mypy (the Python API), stubtest (the extension's stubs)"
+        .venv/bin/ruff check -q python tests benches
+        .venv/bin/python -m mypy
+        .venv/bin/python -m mypy.stubtest redisai_fast._core
         log "cargo test (Rust core)"
         cargo test -q -p redisai_core
         log "pytest (server venv)"

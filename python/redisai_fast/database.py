@@ -105,7 +105,10 @@ def _tensor_result(reply: list[Any], as_numpy: bool, mutable: bool, meta_only: b
     np_dtype = _NUMPY.get(dtype)
     if np_dtype is None:  # STRING: NUL-terminated elements
         return np.array(bytes(blob).decode().split("\0")[:-1], dtype="str").reshape(shape)
-    array = np.frombuffer(blob, np_dtype).reshape(shape)
+    if isinstance(blob, bytes):  # a DAG's reply (a copy)
+        array = np.frombuffer(blob, np_dtype).reshape(shape)
+    else:  # a typed view of the stored buffer
+        array = np.asarray(blob)
     return array.copy() if mutable else array
 
 
@@ -219,7 +222,7 @@ class Database(Endpoint):
         >>> db.tensorset("x", np.arange(4, dtype=np.float32).reshape(2, 2))
         'OK'
         """
-        if type(tensor) is np.ndarray and tensor.dtype.isnative and tensor.dtype.kind in "fiub":
+        if type(tensor) is np.ndarray and tensor.dtype in _TYPE_OF:
             return self._local.tensorset(key, tensor)  # type: ignore[no-any-return]
         return self._local.execute("AI.TENSORSET", *_tensor_args(key, tensor, shape, dtype))  # type: ignore[no-any-return]
 
@@ -228,6 +231,8 @@ class Database(Endpoint):
         valid when the key changes); `as_numpy_mutable=True` gives a copy, `as_numpy=False`
         `{"dtype", "shape", "values"}`, `meta_only=True` `{"dtype", "shape"}`.
 
+        >>> db.tensorset("x", np.arange(4, dtype=np.float32).reshape(2, 2))
+        'OK'
         >>> db.tensorget("x")
         array([[0., 1.],
                [2., 3.]], dtype=float32)

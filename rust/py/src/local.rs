@@ -19,6 +19,7 @@ use redisai_core::local::LocalClient as CoreClient;
 use redisai_core::resp::{Arg, Args, Out, Segment};
 use redisai_core::server::Server;
 use redisai_core::tensor::buffer::{AlignedBuf, FillingBuf};
+use redisai_core::tensor::DType;
 
 use crate::shared_view::SharedView;
 use crate::tensor_view::dtype_from_format;
@@ -129,11 +130,25 @@ impl LocalClient {
         self.run(py, &mut items, false)
     }
 
-    /// `AI.TENSORGET key META BLOB`; the blob is a read-only view of the stored tensor's buffer
-    /// (a `SharedView`, which keeps that buffer alive), not a copy.
+    /// `AI.TENSORGET key META BLOB`: `[b"dtype", type, b"shape", dims, b"blob", view]`, where
+    /// the view is the stored tensor's buffer (a `SharedView`, which keeps it alive), typed and
+    /// shaped unless the tensor holds strings: `numpy.asarray(view)` is the tensor, read-only.
     fn tensorget<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let mut items = vec![Arg::Inline(b"AI.TENSORGET".to_vec()), to_arg(key)?, Arg::Inline(b"META".to_vec()), Arg::Inline(b"BLOB".to_vec())];
-        self.run(py, &mut items, true)
+        let reply = self.run(py, &mut items, true)?;
+        if let Ok(list) = reply.cast::<PyList>() {
+            if list.len() == 6 {
+                let dtype = list.get_item(1)?.cast::<PyBytes>().ok().and_then(|b| DType::parse(b.as_bytes()));
+                let dims: Option<Vec<i64>> = list.get_item(3)?.extract().ok();
+                let blob = list.get_item(5)?;
+                if let (Some(dtype), Some(dims), Ok(view)) = (dtype, dims, blob.cast::<SharedView>()) {
+                    if let Some(typed) = view.get().typed(dtype, &dims) {
+                        list.set_item(5, Bound::new(py, typed)?)?;
+                    }
+                }
+            }
+        }
+        Ok(reply)
     }
 
     /// Refuses further calls and unregisters the idle clients (busy ones when they finish).

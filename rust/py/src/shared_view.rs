@@ -1,22 +1,45 @@
 //! `SharedView`: a read-only Python buffer over shared Rust bytes (tensor data, model chunks),
-//! handed to the transport so large replies are written without a copy.
+//! handed to the transport so large replies are written without a copy, and to in-process
+//! callers as a typed, shaped buffer (`numpy.asarray(view)`) over a stored tensor's data.
 use std::os::raw::c_int;
 
 use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use redisai_core::tensor::buffer::SharedBytes;
+use redisai_core::tensor::DType;
+
+use crate::tensor_view::{buffer_format, c_layout};
+
+/// Element type and C-ordered shape of a typed view.
+struct Layout {
+    dtype: DType,
+    shape: Vec<ffi::Py_ssize_t>,
+    strides: Vec<ffi::Py_ssize_t>,
+}
 
 #[pyclass(frozen, module = "redisai_fast._core")]
 pub struct SharedView {
     data: SharedBytes,
     off: usize,
     len: usize,
+    /// None: plain bytes.
+    layout: Option<Layout>,
 }
 
 impl SharedView {
     pub fn new(data: SharedBytes, off: usize, len: usize) -> Self {
-        SharedView { data, off, len }
+        SharedView { data, off, len, layout: None }
+    }
+
+    /// The same bytes as elements of `dtype` in a C-ordered array of shape `dims`, if they fit it.
+    pub fn typed(&self, dtype: DType, dims: &[i64]) -> Option<SharedView> {
+        let count = redisai_core::tensor::element_count(dims)?;
+        if dtype == DType::String || count.checked_mul(dtype.size()) != Some(self.len) {
+            return None;
+        }
+        let (shape, strides) = c_layout(dims, dtype.size());
+        Some(SharedView { data: self.data.clone(), off: self.off, len: self.len, layout: Some(Layout { dtype, shape, strides }) })
     }
 }
 
@@ -28,12 +51,32 @@ impl SharedView {
         }
         let me = slf.get();
         let bytes = &me.data.as_slice()[me.off..me.off + me.len];
-        // SAFETY: the bytes are immutable and live as long as `slf`, which the view references.
-        let rc = unsafe {
-            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), bytes.as_ptr() as *mut _, bytes.len() as ffi::Py_ssize_t, 1, flags)
+        let Some(layout) = &me.layout else {
+            // SAFETY: the bytes are immutable and live as long as `slf`, which the view references.
+            let rc = unsafe {
+                ffi::PyBuffer_FillInfo(view, slf.as_ptr(), bytes.as_ptr() as *mut _, bytes.len() as ffi::Py_ssize_t, 1, flags)
+            };
+            if rc != 0 {
+                return Err(PyErr::fetch(slf.py()));
+            }
+            return Ok(());
         };
-        if rc != 0 {
-            return Err(PyErr::fetch(slf.py()));
+        // SAFETY: view is a valid Py_buffer to fill; every pointer stored lives as long as `slf`,
+        // which the view holds a reference to.
+        unsafe {
+            (*view).obj = slf.clone().into_any().into_ptr();
+            (*view).buf = bytes.as_ptr() as *mut _;
+            (*view).len = bytes.len() as ffi::Py_ssize_t;
+            (*view).readonly = 1;
+            (*view).itemsize = layout.dtype.size() as ffi::Py_ssize_t;
+            (*view).format =
+                if flags & ffi::PyBUF_FORMAT != 0 { buffer_format(layout.dtype).as_ptr() as *mut _ } else { std::ptr::null_mut() };
+            (*view).ndim = layout.shape.len() as c_int;
+            (*view).shape = if flags & ffi::PyBUF_ND != 0 { layout.shape.as_ptr() as *mut _ } else { std::ptr::null_mut() };
+            (*view).strides =
+                if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES { layout.strides.as_ptr() as *mut _ } else { std::ptr::null_mut() };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
         }
         Ok(())
     }

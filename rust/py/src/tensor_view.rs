@@ -22,15 +22,36 @@ pub struct TensorView {
 
 impl TensorView {
     pub fn new(tensor: Tensor) -> Self {
-        let shape: Vec<ffi::Py_ssize_t> = tensor.shape().iter().map(|&d| d as ffi::Py_ssize_t).collect();
-        let item = tensor.dtype().size().max(1) as ffi::Py_ssize_t;
-        let mut strides = vec![0; shape.len()];
-        let mut acc = item;
-        for i in (0..shape.len()).rev() {
-            strides[i] = acc;
-            acc *= shape[i].max(1);
-        }
+        let (shape, strides) = c_layout(tensor.shape(), tensor.dtype().size());
         TensorView { tensor, shape, strides }
+    }
+}
+
+/// Shape and strides (in bytes) of a C-ordered array, as the buffer protocol wants them.
+pub fn c_layout(dims: &[i64], itemsize: usize) -> (Vec<ffi::Py_ssize_t>, Vec<ffi::Py_ssize_t>) {
+    let shape: Vec<ffi::Py_ssize_t> = dims.iter().map(|&d| d as ffi::Py_ssize_t).collect();
+    let mut strides = vec![0; shape.len()];
+    let mut acc = itemsize.max(1) as ffi::Py_ssize_t;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc *= shape[i].max(1);
+    }
+    (shape, strides)
+}
+
+/// The buffer-protocol format of a dtype's elements (STRING: raw bytes).
+pub fn buffer_format(dtype: DType) -> &'static CStr {
+    match dtype {
+        DType::Float => c"f",
+        DType::Double => c"d",
+        DType::Int8 => c"b",
+        DType::Int16 => c"h",
+        DType::Int32 => c"i",
+        DType::Int64 => c"q",
+        DType::Uint8 => c"B",
+        DType::Uint16 => c"H",
+        DType::Bool => c"?",
+        DType::String => c"B",
     }
 }
 
@@ -152,19 +173,7 @@ impl TensorView {
             (*view).readonly = 1;
             (*view).itemsize = me.tensor.dtype().size() as ffi::Py_ssize_t;
             (*view).format = if flags & ffi::PyBUF_FORMAT != 0 {
-                let f: &'static CStr = match me.tensor.dtype() {
-                    DType::Float => c"f",
-                    DType::Double => c"d",
-                    DType::Int8 => c"b",
-                    DType::Int16 => c"h",
-                    DType::Int32 => c"i",
-                    DType::Int64 => c"q",
-                    DType::Uint8 => c"B",
-                    DType::Uint16 => c"H",
-                    DType::Bool => c"?",
-                    DType::String => c"B",
-                };
-                f.as_ptr() as *mut _
+                buffer_format(me.tensor.dtype()).as_ptr() as *mut _
             } else {
                 std::ptr::null_mut()
             };
