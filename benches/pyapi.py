@@ -123,6 +123,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     import redisai_fast
+
     from benches.common import machine
     from tests.support import models
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import redisai_fast
 from redisai_fast import database, process
 

@@ -6,8 +6,20 @@ from collections.abc import Callable
 from typing import Any, final
 
 __all__ = [
-    "Server", "Connection", "LocalClient", "SharedView", "TensorView", "RunQueueHandle", "PyBatch", "PyHostJob",
-    "string_tensor", "tensor_view", "allocated_bytes", "check_aof", "check_snapshot", "__version__",
+    "Connection",
+    "LocalClient",
+    "PyBatch",
+    "PyHostJob",
+    "RunQueueHandle",
+    "Server",
+    "SharedView",
+    "TensorView",
+    "__version__",
+    "allocated_bytes",
+    "check_aof",
+    "check_snapshot",
+    "string_tensor",
+    "tensor_view",
 ]
 
 __version__: str
