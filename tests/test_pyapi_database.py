@@ -16,6 +16,8 @@ import pytest
 import redis
 import redisai_fast
 from redis._parsers.base import BaseParser
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redisai_fast import errors
 
 from tests.support import gated_backend, models
@@ -258,7 +260,8 @@ def test_error_classes_and_messages_match_redis_py(line: str) -> None:
 
 def test_every_error_reply_raises_with_the_servers_message(tmp_path: Path) -> None:
     with redisai_fast.open(port=0, requirepass="pw", maxclients=2) as db:
-        r = db.client(protocol=2)
+        # no retries: redis-py retries connection errors with backoff
+        r = db.client(protocol=2, retry=Retry(NoBackoff(), 0))
         db.tensorset("t", np.zeros(2, np.float32))
         db.modelstore("m", "ONNX", "CPU", models.onnx_linear())
         cases = [
@@ -287,7 +290,7 @@ def test_every_error_reply_raises_with_the_servers_message(tmp_path: Path) -> No
             with pytest.raises(errors.ResponseError, match=f"^{cmd} is not available in-process: "):
                 db.execute_command(cmd, *(["k"] if cmd == "WATCH" else []))
         # maxclients counts the in-process client (1) and the network one (2)
-        other = db.client(protocol=2)
+        other = db.client(protocol=2, retry=Retry(NoBackoff(), 0))
         with pytest.raises(redis.exceptions.ConnectionError, match="max number of clients reached"):
             other.ping()
         r.close()
@@ -298,7 +301,7 @@ def test_every_error_reply_raises_with_the_servers_message(tmp_path: Path) -> No
 
 def test_shutdown_from_a_network_client_closes_the_database() -> None:
     db = redisai_fast.open(port=0)
-    r = db.client()
+    r = db.client(retry=Retry(NoBackoff(), 0))
     r.shutdown(nosave=True)  # redis-py returns once the server closed the connection
     deadline = time.monotonic() + 60
     while not db.closed and time.monotonic() < deadline:

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 import redisai_fast
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redisai_fast import errors, process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +66,7 @@ def test_options_are_directives(tmp_path: Path) -> None:
         r.set("k", "v")
         assert redis.Redis.from_url(server.url).get("k") == b"v"
         with pytest.raises(redis.exceptions.AuthenticationError):
-            redis.Redis(port=server.port).ping()
+            redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0)).ping()
         r.close()
     assert b"SET" in (tmp_path / "appendonly.aof").read_bytes()
 
