@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from redisai_fast._endpoint import Endpoint, OptionValue, connect_host, directives, free_port
+from redisai_fast._endpoint import Endpoint, OptionValue, connect_host, directives
 from redisai_fast.errors import ConnectionError, ServerStartError, error_from_reply
 
 Key = str | bytes
@@ -127,41 +127,38 @@ class Database(Endpoint):
         self.host = connect_host(str(opts["bind"]) if "bind" in opts else None)
         self._password = str(opts["requirepass"]) if opts.get("requirepass") else None
         self.unixsocket = os.path.abspath(unixsocket) if unixsocket is not None else None
-        pairs = directives(opts)
+        pairs: list[tuple[str, str | list[str]]] = list(directives(opts))
         if self.unixsocket is not None:
             pairs.append(("unixsocket", self.unixsocket))
         self._closed = False
-        attempts = 5 if port == 0 else 1
-        for attempt in range(attempts):
-            self.port = free_port(self.host) if port == 0 else port
-            try:
-                app = App([*pairs, ("port", str(self.port or 0))])
-            except ValueError as exc:
-                self._cleanup()
-                raise ServerStartError(str(exc)) from exc
-            pin_framework_threads(int(app.core.config_get("intra_op_parallelism") or 0))
-            self._app = app
-            self._local = app.core.local_client(error_from_reply, ConnectionError)
-            self._failure: BaseException | None = None
-            ready = threading.Event()
-            self._thread = threading.Thread(target=self._serve, args=(ready,), name="redisai-fast", daemon=True)
-            self._thread.start()
-            ready.wait()
-            if self._failure is None:
-                break
+        # `port auto`: the listener binds a free port itself; `port 0`: no TCP listener
+        pairs.append(("port", "auto" if port == 0 else str(port or 0)))
+        try:
+            self._app = App(pairs)
+        except ValueError as exc:  # a bad option: (message, index of the option)
+            self._cleanup()
+            raise ServerStartError(str(exc.args[0] if exc.args else exc)) from exc
+        pin_framework_threads(int(self._app.core.config_get("intra_op_parallelism") or 0))
+        self._local = self._app.core.local_client(error_from_reply, ConnectionError)
+        self._failure: BaseException | None = None
+        self._listen = port is not None or self.unixsocket is not None
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="redisai-fast", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if self._failure is not None:
             self._thread.join()
-            if attempt + 1 == attempts or not isinstance(self._failure, OSError):
-                self._cleanup()
-                raise ServerStartError(str(self._failure)) from self._failure
+            self._cleanup()
+            raise ServerStartError(str(self._failure)) from self._failure
+        self.port = int(self._app.core.config_get("port") or 0) or None
         atexit.register(self.close)
 
     def _serve(self, ready: threading.Event) -> None:
         """The server's event loop (listeners, timers, persistence), on a thread of its own."""
         import uvloop
 
-        listen = bool(self.port or self.unixsocket)
         try:
-            uvloop.run(self._app.serve(listen=listen, on_ready=ready.set))
+            uvloop.run(self._app.serve(listen=self._listen, on_ready=ready.set))
         except Exception as exc:  # noqa: BLE001 (the constructor raises it when it happens at start)
             self._failure = exc
             self._app.executor.stop()

@@ -21,6 +21,8 @@ from redisai_fast.errors import ServerStartError
 # what the server prints when its port is taken (asyncio/uvloop's bind error)
 _PORT_TAKEN = re.compile(r"address already in use", re.IGNORECASE)
 _PROCESS_ID = re.compile(rb"process_id:(\d+)")
+# the server's log line prefix (`pid:M 01 Dec 2026 10:00:00.000 W `)
+_LOG_PREFIX = re.compile(r"^\d+:M \d\d \w{3} \d{4} [\d:.]+ [A-Z] ")
 
 
 def _command(*args: str) -> bytes:
@@ -110,7 +112,7 @@ class Server(Endpoint):
             if code is not None:
                 output = self._log_path.read_bytes()[start:].decode(errors="replace")
                 lines = [line for line in output.splitlines() if line.strip()]
-                message = lines[-1] if lines else f"the server exited with status {code}"
+                message = _LOG_PREFIX.sub("", lines[-1]) if lines else f"the server exited with status {code}"
                 if self._proc.stdin is not None:
                     self._proc.stdin.close()
                 self._proc = None

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::commands::{lookup, ClientState};
 use crate::exec::ReplySlot;
 use crate::resp::{Args, Out, Reply};
-use crate::server::{now_ms, Server};
+use crate::server::{now_ms, Server, IN_PROCESS_ADDR};
 use crate::session::run_command;
 
 /// Commands that change a connection's lasting state, which an in-process client does not have:
@@ -33,7 +33,7 @@ fn refused(name: &[u8]) -> Option<(&'static str, &'static str)> {
 }
 
 /// One in-process client: like a connection, it has a client id (CLIENT LIST shows it with the
-/// address `in-process:0`), and it runs one command at a time.
+/// address `in-process:0`, which protected mode counts as local), and it runs one command at a time.
 pub struct LocalClient {
     server: Arc<Server>,
     client: ClientState,
@@ -41,11 +41,11 @@ pub struct LocalClient {
 }
 
 impl LocalClient {
-    /// Registers the client; None when `maxclients` is reached.
-    pub fn new(server: &Arc<Server>) -> Option<LocalClient> {
-        let info = server.register_client("in-process:0".into(), "in-process:0".into())?;
+    /// Registers the client, or gives the error reply a connection would get (`maxclients`).
+    pub fn new(server: &Arc<Server>) -> Result<LocalClient, &'static str> {
+        let info = server.register_client(IN_PROCESS_ADDR.into(), IN_PROCESS_ADDR.into())?;
         let slot = server.exec.completions.register_direct(info.id);
-        Some(LocalClient { server: server.clone(), client: ClientState::new(info, true), slot })
+        Ok(LocalClient { server: server.clone(), client: ClientState::new(info, true), slot })
     }
 
     pub fn id(&self) -> u64 {
@@ -69,13 +69,30 @@ impl LocalClient {
         blocked
     }
 
-    /// Blocks the calling thread until the reply of the command that blocked arrives.
-    pub fn wait(&self) -> Vec<u8> {
-        let reply = self.slot.wait();
-        if reply.first() == Some(&b'-') {
-            self.server.stats.error_replies.fetch_add(1, Relaxed);
+    /// Blocks the calling thread until the command that blocked has its reply, and appends it to
+    /// `out` (as `Session::resume` does for a connection).
+    pub fn wait(&mut self, out: &mut Out) {
+        loop {
+            let reply = self.slot.wait();
+            // store mode: the keys an AI command needs have arrived, it runs now (and may block again)
+            if self.client.store_wait.is_some() {
+                if let Some(store) = self.server.store.get().cloned() {
+                    let (blocked, run) = crate::store::ai::resume(&self.server, &store, &mut self.client, out);
+                    if let Some((queue, request)) = run {
+                        queue.push(request);
+                    }
+                    if blocked {
+                        continue;
+                    }
+                    return;
+                }
+            }
+            if reply.first() == Some(&b'-') {
+                self.server.stats.error_replies.fetch_add(1, Relaxed);
+            }
+            out.raw(&reply);
+            return;
         }
-        reply
     }
 
     /// Whether `flush_log` will fsync (`appendfsync always` with unsynced changes).
@@ -151,7 +168,9 @@ mod tests {
         let (blocked, reply) = run(&mut c, &[b"AI.MODELSTORE", b"m", b"ONNX", b"CPU", b"BLOB", b"xx"]);
         assert!(blocked);
         assert!(reply.is_empty());
-        assert_eq!(c.wait(), b"-ERR no framework here\r\n");
+        let mut out = Out::new(false);
+        c.wait(&mut out);
+        assert_eq!(out.to_vec(), b"-ERR no framework here\r\n");
         loader.join().expect("the loader thread");
         // the event loop's queue got nothing
         assert!(server.exec.completions.drain().is_empty());
@@ -164,6 +183,19 @@ mod tests {
         let (blocked, _) = run(&mut c, &[b"AI.MODELSTORE", b"m", b"ONNX", b"CPU", b"BLOB", b"xx"]);
         assert!(blocked);
         server.exec.completions.close_direct();
-        assert_eq!(c.wait(), b"-ERR the server is shutting down\r\n");
+        let mut out = Out::new(false);
+        c.wait(&mut out);
+        assert_eq!(out.to_vec(), b"-ERR the server is shutting down\r\n");
+    }
+
+    #[test]
+    fn protected_mode_counts_in_process_clients_as_local() {
+        let mut config = Config::default();
+        config.set("protected-mode", "yes", true).expect("a valid option");
+        config.set("maxclients", "1", true).expect("a valid option");
+        let server = Server::new(config, || 0);
+        let mut c = LocalClient::new(&server).expect("a local client");
+        assert_eq!(run(&mut c, &[b"PING"]).1, b"+PONG\r\n");
+        assert_eq!(LocalClient::new(&server).err(), Some("-ERR max number of clients reached\r\n"));
     }
 }

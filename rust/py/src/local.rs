@@ -62,7 +62,7 @@ impl LocalClient {
         if let Some(c) = self.pool.lock().pop() {
             return Ok(c);
         }
-        CoreClient::new(&self.server).ok_or_else(|| self.error(py, "ERR max number of clients reached"))
+        CoreClient::new(&self.server).map_err(|reply| self.error(py, reply.trim_start_matches('-').trim_end()))
     }
 
     fn checkin(&self, client: CoreClient) {
@@ -76,20 +76,18 @@ impl LocalClient {
         let mut client = self.checkout(py)?;
         let mut out = if share { Out::sharing_all(false) } else { Out::new(false) };
         let blocked = client.start(&mut out, &mut Args::new(&[], items));
-        let mut segments = out.take();
         if blocked {
-            let reply = py.detach(|| {
-                let r = client.wait();
+            py.detach(|| {
+                client.wait(&mut out);
                 client.flush_log();
-                r
             });
-            segments.push(Segment::Bytes(reply));
         } else if client.flush_will_sync() {
             py.detach(|| client.flush_log());
         } else {
             client.flush_log();
         }
         self.checkin(client);
+        let segments = out.take();
         crate::deferred::release_pending(py);
         let mut reader = Reader { segs: &segments, i: 0, pos: 0, share };
         reader.value(py, self, true)
