@@ -327,3 +327,24 @@ def test_unixsocket(tmp_path: Path) -> None:
         assert db.client().get("k") == b"v"
         assert db.execute_command("CONFIG", "GET", "port") == [b"port", b"0"]
     assert not path.exists()
+
+
+def eventually(check, wait: float = 30.0) -> bool:
+    """Polls `check()` until it is true or `wait` s have passed (background work, not a timing bound)."""
+    deadline = time.monotonic() + wait
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_background_work_runs_without_any_connection(tmp_path: Path) -> None:
+    # the expiry cycle deletes keys nobody reads, and the save rules' cron writes the snapshot
+    with redisai_fast.open(dir=tmp_path, save="1 1") as db:
+        db.set("short", "v", px=20)
+        db.set("kept", "v")
+        assert eventually(lambda: db.execute_command("INFO", "stats").count(b"expired_keys:1") == 1)
+        assert db.keys() == [b"kept"]
+        assert eventually((tmp_path / "dump.snapshot").exists)
+        assert db.execute_command("INFO", "persistence").count(b"rdb_changes_since_last_save:0") == 1
