@@ -64,6 +64,11 @@ def test_keys_and_replies(db: redisai_fast.Database) -> None:
     assert b"addr=in-process:0" in db.execute_command("CLIENT", "LIST")
     with pytest.raises(TypeError, match="Invalid input of type: 'NoneType'"):
         db.execute_command("SET", "k", None)
+    # arguments: numpy scalars are numbers, buffers are their bytes
+    db.execute_command("SET", "n", np.int64(7))
+    db.execute_command("SET", "f", np.float32(0.5))
+    db.execute_command("SET", "b", memoryview(np.array([1, 2], dtype=np.int16)))
+    assert [db.get(k) for k in ("n", "f", "b")] == [b"7", b"0.5", b"\x01\x00\x02\x00"]
 
 
 def test_tensors_round_trip_every_type(db: redisai_fast.Database) -> None:

@@ -182,7 +182,19 @@ fn to_arg(v: &Bound<'_, PyAny>) -> PyResult<Arg> {
         let text = if v.is_instance_of::<PyInt>() { v.str()? } else { v.repr()? };
         return Ok(Arg::Inline(text.to_str()?.as_bytes().to_vec()));
     }
+    // numpy's integer scalars are indexes, its floating ones have __float__: sent as numbers
+    // (both also export a 0-d buffer, which would send their raw bytes)
+    // SAFETY: PyIndex_Check only reads the object's type.
+    if unsafe { ffi::PyIndex_Check(v.as_ptr()) } == 1 {
+        let n = v.call_method0(pyo3::intern!(v.py(), "__index__"))?;
+        return Ok(Arg::Inline(n.str()?.to_str()?.as_bytes().to_vec()));
+    }
     match Buffer::get(v, ffi::PyBUF_STRIDES) {
+        Ok(buf) if buf.0.ndim == 0 && v.hasattr(pyo3::intern!(v.py(), "__float__"))? => {
+            drop(buf);
+            let x: f64 = v.extract()?;
+            Ok(Arg::Inline(PyFloat::new(v.py(), x).repr()?.to_str()?.as_bytes().to_vec()))
+        }
         Ok(buf) => buf.copy(v.py()).map(Arg::Big),
         Err(_) => Err(invalid_input(v)),
     }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use redisai_core::tensor::buffer::SharedBytes;
 use redisai_core::tensor::DType;
 
-use crate::tensor_view::{buffer_format, c_layout};
+use crate::tensor_view::{c_layout, fill_typed_view};
 
 /// Element type and C-ordered shape of a typed view.
 struct Layout {
@@ -61,23 +61,8 @@ impl SharedView {
             }
             return Ok(());
         };
-        // SAFETY: view is a valid Py_buffer to fill; every pointer stored lives as long as `slf`,
-        // which the view holds a reference to.
-        unsafe {
-            (*view).obj = slf.clone().into_any().into_ptr();
-            (*view).buf = bytes.as_ptr() as *mut _;
-            (*view).len = bytes.len() as ffi::Py_ssize_t;
-            (*view).readonly = 1;
-            (*view).itemsize = layout.dtype.size() as ffi::Py_ssize_t;
-            (*view).format =
-                if flags & ffi::PyBUF_FORMAT != 0 { buffer_format(layout.dtype).as_ptr() as *mut _ } else { std::ptr::null_mut() };
-            (*view).ndim = layout.shape.len() as c_int;
-            (*view).shape = if flags & ffi::PyBUF_ND != 0 { layout.shape.as_ptr() as *mut _ } else { std::ptr::null_mut() };
-            (*view).strides =
-                if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES { layout.strides.as_ptr() as *mut _ } else { std::ptr::null_mut() };
-            (*view).suboffsets = std::ptr::null_mut();
-            (*view).internal = std::ptr::null_mut();
-        }
+        // SAFETY: the shared bytes are immutable; they, the shape and the strides live as long as `slf`.
+        unsafe { fill_typed_view(view, slf.as_any(), bytes, layout.dtype, &layout.shape, &layout.strides, flags) };
         Ok(())
     }
 
