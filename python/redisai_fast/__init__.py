@@ -34,7 +34,12 @@ _LAZY = {
 __all__ = ["ConnectionError", "Dag", "Database", "ResponseError", "Server", "ServerStartError", "__version__", "open"]
 
 
+_SUBMODULES = ("database", "errors", "process", "pytest_plugin")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"redisai_fast.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'redisai_fast' has no attribute {name!r}")
