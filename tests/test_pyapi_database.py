@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import faulthandler
 import gc
+import shutil
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from redis._parsers.base import BaseParser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redisai_fast import errors
+from redisai_fast._endpoint import free_port
 
 from tests.support import gated_backend, models
 from tests.support.server import ServerProcess
@@ -353,3 +357,36 @@ def test_background_work_runs_without_any_connection(tmp_path: Path) -> None:
         assert db.keys() == [b"kept"]
         assert eventually((tmp_path / "dump.snapshot").exists)
         assert db.execute_command("INFO", "persistence").count(b"rdb_changes_since_last_save:0") == 1
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed (make test installs it)")
+def test_store_mode_through_open(tmp_path: Path) -> None:
+    """With `store`, the keys live in a Redis store; AI commands wait for their keys and run
+    (the in-process client resumes them as a connection does)."""
+    port = free_port()
+    store = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r = redis.Redis(port=port, protocol=2, retry=Retry(NoBackoff(), 0))
+        assert eventually(lambda: r.ping() if socket_open(port) else False)
+        with redisai_fast.open(store=f"redis://127.0.0.1:{port}") as db:
+            x = np.array([[1, 2, 3, 4]], dtype=np.float32)
+            assert db.tensorset("x", x) == "OK"
+            assert db.modelstore("m", "ONNX", "CPU", models.onnx_linear()) == "OK"
+            assert db.modelexecute("m", "x", "y") == "OK"
+            np.testing.assert_allclose(db.tensorget("y"), models.linear_expected(x), rtol=1e-6)
+            db.set("plain", "v")
+        assert sorted(r.keys()) == [b"m", b"plain", b"x", b"y"]
+        assert r.get("plain") == b"v"
+        r.close()
+    finally:
+        store.terminate()
+        store.wait(30)
+
+
+def socket_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
