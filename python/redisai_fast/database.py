@@ -90,7 +90,8 @@ def _tensor_args(key: Key, tensor: Any, shape: Sequence[int] | None, dtype: str 
     if name is None:
         raise TypeError(f"tensors of dtype {array.dtype} are not supported: use float32, float64, int8, int16, "
                         "int32, int64, uint8, uint16 or bool")
-    return [key, name, *array.shape, "BLOB", np.ascontiguousarray(array)]
+    # the data as a 1-d buffer (a 0-d one would be sent as a number)
+    return [key, name, *array.shape, "BLOB", np.ascontiguousarray(array).reshape(-1)]
 
 
 def _tensor_result(reply: list[Any], as_numpy: bool, mutable: bool, meta_only: bool) -> Any:

@@ -182,22 +182,29 @@ fn to_arg(v: &Bound<'_, PyAny>) -> PyResult<Arg> {
         let text = if v.is_instance_of::<PyInt>() { v.str()? } else { v.repr()? };
         return Ok(Arg::Inline(text.to_str()?.as_bytes().to_vec()));
     }
-    // numpy's integer scalars are indexes, its floating ones have __float__: sent as numbers
-    // (both also export a 0-d buffer, which would send their raw bytes)
-    // SAFETY: PyIndex_Check only reads the object's type.
-    if unsafe { ffi::PyIndex_Check(v.as_ptr()) } == 1 {
-        let n = v.call_method0(pyo3::intern!(v.py(), "__index__"))?;
-        return Ok(Arg::Inline(n.str()?.to_str()?.as_bytes().to_vec()));
-    }
     match Buffer::get(v, ffi::PyBUF_STRIDES) {
-        Ok(buf) if buf.0.ndim == 0 && v.hasattr(pyo3::intern!(v.py(), "__float__"))? => {
+        // a numpy scalar (or 0-d array) is a number, not its raw bytes
+        Ok(buf) if buf.0.ndim == 0 => {
             drop(buf);
-            let x: f64 = v.extract()?;
-            Ok(Arg::Inline(PyFloat::new(v.py(), x).repr()?.to_str()?.as_bytes().to_vec()))
+            number_arg(v)
         }
         Ok(buf) => buf.copy(v.py()).map(Arg::Big),
+        // SAFETY: PyIndex_Check only reads the object's type.
+        Err(_) if unsafe { ffi::PyIndex_Check(v.as_ptr()) } == 1 => number_arg(v),
         Err(_) => Err(invalid_input(v)),
     }
+}
+
+/// An integer-like or float-like object as redis-py would send the Python number.
+fn number_arg(v: &Bound<'_, PyAny>) -> PyResult<Arg> {
+    // SAFETY: PyIndex_Check only reads the object's type.
+    let text = if unsafe { ffi::PyIndex_Check(v.as_ptr()) } == 1 {
+        v.call_method0(pyo3::intern!(v.py(), "__index__"))?.str()?
+    } else {
+        let x: f64 = v.extract().map_err(|_| invalid_input(v))?;
+        PyFloat::new(v.py(), x).repr()?
+    };
+    Ok(Arg::Inline(text.to_str()?.as_bytes().to_vec()))
 }
 
 fn bytes_arg(b: &[u8]) -> PyResult<Arg> {
