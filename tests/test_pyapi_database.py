@@ -21,7 +21,7 @@ import redisai_fast
 from redis._parsers.base import BaseParser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redisai_fast import errors
+from redisai_fast import _core, errors
 from redisai_fast._endpoint import free_port
 
 from tests.support import gated_backend, models
@@ -390,3 +390,30 @@ def socket_open(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+BUMP = ("def bump(tensors: List[Tensor], keys: List[str], args: List[str]):\n"
+        "    redis.execute(\"INCR\", keys[0])\n"
+        "    return tensors[0]\n")
+
+
+def test_two_databases_in_one_process_keep_their_own_keys() -> None:
+    with redisai_fast.open() as one, redisai_fast.open() as two:
+        for db in (one, two):  # `two` compiles last
+            db.scriptstore("s", "CPU", BUMP, "bump")
+            db.tensorset("x", np.zeros(1, np.float32))
+        assert one.scriptexecute("s", "bump", keys="n", inputs="x", outputs="y") == "OK"
+        assert one.get("n") == b"1" and two.get("n") is None  # the script's INCR ran on its own server
+        one.set("only-in-one", 1)
+        assert two.exists("only-in-one") == 0
+
+
+def test_close_releases_the_data() -> None:
+    before = _core.allocated_bytes()
+    db = redisai_fast.open(port=0)
+    db.tensorset("big", np.zeros(16 << 20, np.float32))  # 64 MiB
+    db.client().ping()
+    assert _core.allocated_bytes() - before > 60 << 20
+    db.close()
+    gc.collect()  # the server's Python side (event loop, executor) holds reference cycles
+    assert _core.allocated_bytes() - before < 8 << 20

@@ -10,12 +10,15 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from redisai_fast._endpoint import Endpoint, OptionValue, connect_host, directives
 from redisai_fast.errors import ConnectionError, ServerStartError, error_from_reply
+
+if TYPE_CHECKING:
+    from redisai_fast.server.app import App
 
 Key = str | bytes
 Keys = Key | Sequence[Key]
@@ -135,37 +138,38 @@ class Database(Endpoint):
         # `port auto`: the listener binds a free port itself; `port 0`: no TCP listener
         pairs.append(("port", "auto" if port == 0 else str(port or 0)))
         try:
-            self._app = App(pairs)
+            app = App(pairs)
         except ValueError as exc:  # a bad option: (message, index of the option)
             self._cleanup()
             raise ServerStartError(str(exc.args[0] if exc.args else exc)) from exc
-        pin_framework_threads(int(self._app.core.config_get("intra_op_parallelism") or 0))
-        self._local = self._app.core.local_client(error_from_reply, ConnectionError)
+        pin_framework_threads(int(app.core.config_get("intra_op_parallelism") or 0))
+        self._app: App | None = app
+        self._local = app.core.local_client(error_from_reply, ConnectionError)
         self._failure: BaseException | None = None
-        self._listen = port is not None or self.unixsocket is not None
+        listen = port is not None or self.unixsocket is not None
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="redisai-fast", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(app, listen, ready), name="redisai-fast", daemon=True)
         self._thread.start()
         ready.wait()
         if self._failure is not None:
             self._thread.join()
+            self._app = None
             self._cleanup()
             raise ServerStartError(str(self._failure)) from self._failure
-        self.port = int(self._app.core.config_get("port") or 0) or None
+        self.port = int(app.core.config_get("port") or 0) or None
         atexit.register(self.close)
 
-    def _serve(self, ready: threading.Event) -> None:
+    def _serve(self, app: App, listen: bool, ready: threading.Event) -> None:
         """The server's event loop (listeners, timers, persistence), on a thread of its own."""
         import uvloop
 
         try:
-            uvloop.run(self._app.serve(listen=self._listen, on_ready=ready.set))
+            uvloop.run(app.serve(listen=listen, on_ready=ready.set))
         except Exception as exc:  # noqa: BLE001 (the constructor raises it when it happens at start)
             self._failure = exc
-            self._app.executor.stop()
+            app.executor.stop()
         finally:
             self._local.close()
-            self._local.wake_waiters()
             ready.set()
 
     def _cleanup(self) -> None:
@@ -182,9 +186,10 @@ class Database(Endpoint):
         self._closed = True
         atexit.unregister(self.close)
         self._local.close()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._app is not None:
             self._app.stop_soon("default")
             self._thread.join()
+        self._app = None  # the keyspace goes with it
         self._cleanup()
 
     @property

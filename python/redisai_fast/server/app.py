@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ import uvloop
 
 from redisai_fast import __version__, _core
 from redisai_fast.backends import PACKAGE_DIR, BackendError, Options
+from redisai_fast.server import workers
 from redisai_fast.server.workers import Executor
 
 log = logging.getLogger("redisai_fast")
@@ -37,7 +39,16 @@ class App:
     """One running server: the core, its listeners and the shutdown signal."""
 
     def __init__(self, options: list[tuple[str, str | list[str]]], backends: list[tuple[str, str]] | None = None) -> None:
-        self.core = _core.Server(options, self._on_shutdown_command)
+        # the core holds the SHUTDOWN callback weakly: an App (and its keyspace) can be freed
+        # once nothing else holds it (an in-process database that was closed)
+        on_shutdown = weakref.WeakMethod(self._on_shutdown_command)
+
+        def shutdown_requested(mode: str) -> None:
+            method = on_shutdown()
+            if method is not None:
+                method(mode)
+
+        self.core = _core.Server(options, shutdown_requested)
         self.backends = backends or []
         self.unixsocket = ""
         self.store_node: Any = None
@@ -188,6 +199,7 @@ class App:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.stopping = asyncio.Event()
+        workers.current.core = self.core  # inline runs of scripts happen on this thread
         self.executor.start()
         self.load_backends()
         self.load_data()
@@ -229,6 +241,7 @@ class App:
             with contextlib.suppress(OSError):
                 os.unlink(self.unixsocket)
         loop.remove_reader(self.core.completion_fd())
+        self.core.clear_busy_poller()
         self.executor.stop()
         try:
             self.core.shutdown_persistence(self.shutdown_mode)

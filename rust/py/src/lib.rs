@@ -134,6 +134,11 @@ impl PyServer {
         self.hooks.poll.set_scheduler(call_soon, tick);
     }
 
+    /// The event loop stops: forget the poll callback (`set_busy_poller`).
+    fn clear_busy_poller(&self) {
+        drop(self.hooks.poll.clear_scheduler());
+    }
+
     /// Whether the event loop should poll once more instead of sleeping (see `busy_poll`).
     fn keep_polling(&self) -> bool {
         self.hooks.poll.keep_polling(&self.inner)

@@ -32,10 +32,7 @@ const DETACHED_COPY_MIN: usize = 1 << 20;
 
 #[pyclass(frozen, module = "redisai_fast._core")]
 pub struct LocalClient {
-    server: Arc<Server>,
-    /// Idle clients; a call takes one (or registers a new one), so concurrent calls from several
-    /// threads are like several connections.
-    pool: Mutex<Vec<CoreClient>>,
+    pool: Mutex<Pool>,
     closed: AtomicBool,
     /// `make_error(line)` builds the exception for an error reply.
     make_error: Py<PyAny>,
@@ -43,9 +40,18 @@ pub struct LocalClient {
     closed_error: Py<PyAny>,
 }
 
+/// The server (None once closed: the client no longer keeps it, and its data, alive) and the
+/// idle clients; a call takes one (or registers a new one), so concurrent calls from several
+/// threads are like several connections.
+struct Pool {
+    server: Option<Arc<Server>>,
+    idle: Vec<CoreClient>,
+}
+
 impl LocalClient {
     pub fn new(server: Arc<Server>, make_error: Py<PyAny>, closed_error: Py<PyAny>) -> Self {
-        LocalClient { server, pool: Mutex::new(Vec::new()), closed: AtomicBool::new(false), make_error, closed_error }
+        let pool = Pool { server: Some(server), idle: Vec::new() };
+        LocalClient { pool: Mutex::new(pool), closed: AtomicBool::new(false), make_error, closed_error }
     }
 
     fn error(&self, py: Python<'_>, line: &str) -> PyErr {
@@ -56,18 +62,22 @@ impl LocalClient {
     }
 
     fn checkout(&self, py: Python<'_>) -> PyResult<CoreClient> {
-        if self.closed.load(Relaxed) {
-            return Err(PyErr::from_value(self.closed_error.call1(py, ("the database is closed",))?.into_bound(py)));
-        }
-        if let Some(c) = self.pool.lock().pop() {
+        let mut pool = self.pool.lock();
+        if let Some(c) = pool.idle.pop() {
             return Ok(c);
         }
-        CoreClient::new(&self.server).map_err(|reply| self.error(py, reply.trim_start_matches('-').trim_end()))
+        let Some(server) = pool.server.clone() else {
+            drop(pool);
+            return Err(PyErr::from_value(self.closed_error.call1(py, ("the database is closed",))?.into_bound(py)));
+        };
+        drop(pool);
+        CoreClient::new(&server).map_err(|reply| self.error(py, reply.trim_start_matches('-').trim_end()))
     }
 
     fn checkin(&self, client: CoreClient) {
-        if !self.closed.load(Relaxed) {
-            self.pool.lock().push(client);
+        let mut pool = self.pool.lock();
+        if pool.server.is_some() {
+            pool.idle.push(client);
         }
     }
 
@@ -149,15 +159,19 @@ impl LocalClient {
         Ok(reply)
     }
 
-    /// Refuses further calls and unregisters the idle clients (busy ones when they finish).
+    /// Refuses further calls, unregisters the idle clients (busy ones when they finish), answers
+    /// calls still waiting for a blocked command `ERR the server is shutting down`, and lets go
+    /// of the server.
     fn close(&self) {
         self.closed.store(true, Relaxed);
-        self.pool.lock().clear();
-    }
-
-    /// Wakes calls still waiting for a blocked command's reply (after the workers stopped).
-    fn wake_waiters(&self) {
-        self.server.exec.completions.close_direct();
+        let (server, idle) = {
+            let mut pool = self.pool.lock();
+            (pool.server.take(), std::mem::take(&mut pool.idle))
+        };
+        drop(idle);
+        if let Some(server) = server {
+            server.exec.completions.close_direct();
+        }
     }
 
     #[getter]
