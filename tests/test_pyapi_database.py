@@ -114,7 +114,9 @@ def test_tensorget_reads_the_stored_buffer(db: redisai_fast.Database) -> None:
         db.tensorset("t", a)
         first, second = db.tensorget("t"), db.tensorget("t")
         assert address(first) == address(second)  # both over the one stored buffer
-        assert address(first) % 64 == 0
+        # the stored data's alignment: small tensors keep it in their own allocation (8 bytes),
+        # large ones in a buffer of their own (64)
+        assert address(first) % (64 if a.nbytes >= 32 << 10 else 8) == 0
         assert not first.flags.writeable
         with pytest.raises(ValueError, match="read-only"):
             first[0] = 1

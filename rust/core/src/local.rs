@@ -145,6 +145,32 @@ mod tests {
     }
 
     #[test]
+    fn a_sharing_output_carries_the_stored_tensor() {
+        let server = Server::new(Config::default(), || 0);
+        let mut c = LocalClient::new(&server).expect("a client");
+        for n in [16usize, 64 << 10] {
+            let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let len = n.to_string();
+            let mut items = vec![Arg::Inline(b"AI.TENSORSET".to_vec()), Arg::Inline(b"t".to_vec()), Arg::Inline(b"UINT8".to_vec()),
+                                 Arg::Inline(len.clone().into_bytes()), Arg::Inline(b"BLOB".to_vec()), Arg::Inline(data.clone())];
+            let mut out = Out::new(false);
+            assert!(!c.start(&mut out, &mut Args::new(&[], &mut items)));
+            let mut out = Out::sharing_all(false);
+            let mut items: Vec<Arg> = [&b"AI.TENSORGET"[..], b"t", b"BLOB"].iter().map(|a| Arg::Inline(a.to_vec())).collect();
+            assert!(!c.start(&mut out, &mut Args::new(&[], &mut items)));
+            let segs = out.take();
+            let Some(crate::resp::Segment::Tensor(t)) = segs.get(1) else { panic!("no tensor segment for {n} bytes") };
+            let stored = match server.ks.lock().get(b"t", now_ms()) {
+                Some(crate::keyspace::Value::Tensor(s)) => s.bytes().as_ptr(),
+                _ => panic!("no tensor stored"),
+            };
+            assert_eq!(t.bytes().as_ptr(), stored);
+            let wire: Vec<u8> = segs.iter().flat_map(|s| s.as_slice().to_vec()).collect();
+            assert_eq!(wire, [format!("${n}\r\n").as_bytes(), &data, b"\r\n"].concat());
+        }
+    }
+
+    #[test]
     fn refuses_connection_state_commands() {
         let server = Server::new(Config::default(), || 0);
         let mut c = LocalClient::new(&server).expect("a client");

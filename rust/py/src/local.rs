@@ -19,10 +19,9 @@ use redisai_core::local::LocalClient as CoreClient;
 use redisai_core::resp::{Arg, Args, Out, Segment};
 use redisai_core::server::Server;
 use redisai_core::tensor::buffer::{AlignedBuf, FillingBuf};
-use redisai_core::tensor::DType;
 
 use crate::shared_view::SharedView;
-use crate::tensor_view::dtype_from_format;
+use crate::tensor_view::{dtype_from_format, TensorView};
 
 /// Arguments at least this big go in an aligned buffer of their own, which a handler keeps
 /// without another copy (a tensor's BLOB, a model's blob), as the socket path does.
@@ -139,24 +138,12 @@ impl LocalClient {
     }
 
     /// `AI.TENSORGET key META BLOB`: `[b"dtype", type, b"shape", dims, b"blob", view]`, where
-    /// the view is the stored tensor's buffer (a `SharedView`, which keeps it alive), typed and
-    /// shaped unless the tensor holds strings: `numpy.asarray(view)` is the tensor, read-only.
+    /// the view is the stored tensor itself (a `TensorView`: typed and shaped, so that
+    /// `numpy.asarray(view)` is the tensor, read-only, without a copy; a `SharedView` of the
+    /// stored bytes for STRING tensors).
     fn tensorget<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let mut items = vec![Arg::Inline(b"AI.TENSORGET".to_vec()), to_arg(key)?, Arg::Inline(b"META".to_vec()), Arg::Inline(b"BLOB".to_vec())];
-        let reply = self.run(py, &mut items, true)?;
-        if let Ok(list) = reply.cast::<PyList>() {
-            if list.len() == 6 {
-                let dtype = list.get_item(1)?.cast::<PyBytes>().ok().and_then(|b| DType::parse(b.as_bytes()));
-                let dims: Option<Vec<i64>> = list.get_item(3)?.extract().ok();
-                let blob = list.get_item(5)?;
-                if let (Some(dtype), Some(dims), Ok(view)) = (dtype, dims, blob.cast::<SharedView>()) {
-                    if let Some(typed) = view.get().typed(dtype, &dims) {
-                        list.set_item(5, Bound::new(py, typed)?)?;
-                    }
-                }
-            }
-        }
-        Ok(reply)
+        self.run(py, &mut items, true)
     }
 
     /// Refuses further calls, unregisters the idle clients (busy ones when they finish), answers
@@ -372,16 +359,23 @@ impl<'a> Reader<'a> {
     fn bulk<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
         let here = self.bytes_at(self.i).ok_or_else(unreadable)?;
         if self.pos >= here.len() {
-            if let Some(Segment::Shared { data, off, len }) = self.segs.get(self.i + 1) {
-                if *len == n {
-                    // the CRLF after it starts the next segment
-                    self.i += 2;
-                    self.pos = 2;
-                    if self.share {
-                        return Bound::new(py, SharedView::new(data.clone(), *off, *len)).map(Bound::into_any);
-                    }
-                    return Ok(PyBytes::new(py, &data.as_slice()[*off..*off + *len]).into_any());
+            let stored = match self.segs.get(self.i + 1) {
+                Some(Segment::Shared { data, off, len }) if *len == n => {
+                    Some(if self.share {
+                        Bound::new(py, SharedView::new(data.clone(), *off, *len))?.into_any()
+                    } else {
+                        PyBytes::new(py, &data.as_slice()[*off..*off + *len]).into_any()
+                    })
                 }
+                // a stored tensor's data: a typed, shaped view of the tensor itself
+                Some(Segment::Tensor(t)) if t.byte_len() == n => Some(Bound::new(py, TensorView::new(t.clone()))?.into_any()),
+                _ => None,
+            };
+            if let Some(value) = stored {
+                // the CRLF after it starts the next segment
+                self.i += 2;
+                self.pos = 2;
+                return Ok(value);
             }
         }
         let body = here.get(self.pos..self.pos + n).ok_or_else(unreadable)?;

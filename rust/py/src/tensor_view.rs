@@ -22,67 +22,15 @@ pub struct TensorView {
 
 impl TensorView {
     pub fn new(tensor: Tensor) -> Self {
-        let (shape, strides) = c_layout(tensor.shape(), tensor.dtype().size());
+        let shape: Vec<ffi::Py_ssize_t> = tensor.shape().iter().map(|&d| d as ffi::Py_ssize_t).collect();
+        let item = tensor.dtype().size().max(1) as ffi::Py_ssize_t;
+        let mut strides = vec![0; shape.len()];
+        let mut acc = item;
+        for i in (0..shape.len()).rev() {
+            strides[i] = acc;
+            acc *= shape[i].max(1);
+        }
         TensorView { tensor, shape, strides }
-    }
-}
-
-/// Shape and strides (in bytes) of a C-ordered array, as the buffer protocol wants them.
-pub fn c_layout(dims: &[i64], itemsize: usize) -> (Vec<ffi::Py_ssize_t>, Vec<ffi::Py_ssize_t>) {
-    let shape: Vec<ffi::Py_ssize_t> = dims.iter().map(|&d| d as ffi::Py_ssize_t).collect();
-    let mut strides = vec![0; shape.len()];
-    let mut acc = itemsize.max(1) as ffi::Py_ssize_t;
-    for i in (0..shape.len()).rev() {
-        strides[i] = acc;
-        acc *= shape[i].max(1);
-    }
-    (shape, strides)
-}
-
-/// Fills `view` as a read-only, C-ordered buffer of `dtype` elements over `bytes`, with the
-/// fields the consumer asked for in `flags`; the view holds a reference to `owner`.
-///
-/// # Safety
-/// `view` must be a `Py_buffer` to fill, and `bytes`, `shape` and `strides` must stay valid and
-/// unchanged for as long as `owner` lives.
-pub unsafe fn fill_typed_view(
-    view: *mut ffi::Py_buffer,
-    owner: &Bound<'_, PyAny>,
-    bytes: &[u8],
-    dtype: DType,
-    shape: &[ffi::Py_ssize_t],
-    strides: &[ffi::Py_ssize_t],
-    flags: c_int,
-) {
-    // SAFETY: by the caller's promise; the new reference to `owner` is released with the view.
-    unsafe {
-        (*view).obj = owner.clone().into_ptr();
-        (*view).buf = bytes.as_ptr() as *mut c_void;
-        (*view).len = bytes.len() as ffi::Py_ssize_t;
-        (*view).readonly = 1;
-        (*view).itemsize = dtype.size() as ffi::Py_ssize_t;
-        (*view).format = if flags & ffi::PyBUF_FORMAT != 0 { buffer_format(dtype).as_ptr() as *mut _ } else { std::ptr::null_mut() };
-        (*view).ndim = shape.len() as c_int;
-        (*view).shape = if flags & ffi::PyBUF_ND != 0 { shape.as_ptr() as *mut _ } else { std::ptr::null_mut() };
-        (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES { strides.as_ptr() as *mut _ } else { std::ptr::null_mut() };
-        (*view).suboffsets = std::ptr::null_mut();
-        (*view).internal = std::ptr::null_mut();
-    }
-}
-
-/// The buffer-protocol format of a dtype's elements (STRING: raw bytes).
-pub fn buffer_format(dtype: DType) -> &'static CStr {
-    match dtype {
-        DType::Float => c"f",
-        DType::Double => c"d",
-        DType::Int8 => c"b",
-        DType::Int16 => c"h",
-        DType::Int32 => c"i",
-        DType::Int64 => c"q",
-        DType::Uint8 => c"B",
-        DType::Uint16 => c"H",
-        DType::Bool => c"?",
-        DType::String => c"B",
     }
 }
 
@@ -194,8 +142,39 @@ impl TensorView {
         if me.tensor.dtype() == DType::String {
             return Err(PyBufferError::new_err("STRING tensors have no buffer; use strings()"));
         }
-        // SAFETY: the tensor's bytes, shape and strides live as long as `slf`.
-        unsafe { fill_typed_view(view, slf.as_any(), me.tensor.bytes(), me.tensor.dtype(), &me.shape, &me.strides, flags) };
+        let bytes = me.tensor.bytes();
+        // SAFETY: view is a valid Py_buffer to fill; every pointer we store lives as long as `slf`,
+        // which the view keeps a reference to.
+        unsafe {
+            (*view).obj = slf.clone().into_any().into_ptr();
+            (*view).buf = bytes.as_ptr() as *mut c_void;
+            (*view).len = bytes.len() as ffi::Py_ssize_t;
+            (*view).readonly = 1;
+            (*view).itemsize = me.tensor.dtype().size() as ffi::Py_ssize_t;
+            (*view).format = if flags & ffi::PyBUF_FORMAT != 0 {
+                let f: &'static CStr = match me.tensor.dtype() {
+                    DType::Float => c"f",
+                    DType::Double => c"d",
+                    DType::Int8 => c"b",
+                    DType::Int16 => c"h",
+                    DType::Int32 => c"i",
+                    DType::Int64 => c"q",
+                    DType::Uint8 => c"B",
+                    DType::Uint16 => c"H",
+                    DType::Bool => c"?",
+                    DType::String => c"B",
+                };
+                f.as_ptr() as *mut _
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).ndim = me.shape.len() as c_int;
+            (*view).shape = if flags & ffi::PyBUF_ND != 0 { me.shape.as_ptr() as *mut _ } else { std::ptr::null_mut() };
+            (*view).strides =
+                if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES { me.strides.as_ptr() as *mut _ } else { std::ptr::null_mut() };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+        }
         Ok(())
     }
 

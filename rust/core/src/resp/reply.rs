@@ -1,6 +1,7 @@
 //! Reply encoding for RESP2 and RESP3. Replies are appended to a connection's `Out`; large shared
 //! payloads (tensor data, model chunks) become segments that are written without copying.
 use crate::tensor::buffer::SharedBytes;
+use crate::tensor::{DType, Tensor};
 
 /// Payloads at least this big are sent from the stored buffer instead of being copied.
 pub const SHARED_MIN: usize = 64 * 1024;
@@ -9,6 +10,9 @@ pub const SHARED_MIN: usize = 64 * 1024;
 pub enum Segment {
     Bytes(Vec<u8>),
     Shared { data: SharedBytes, off: usize, len: usize },
+    /// A stored tensor's data (only in an in-process client's output, `Out::sharing_all`: the
+    /// caller gets a view of the tensor itself).
+    Tensor(Tensor),
 }
 
 impl Segment {
@@ -16,7 +20,16 @@ impl Segment {
         match self {
             Segment::Bytes(v) => v,
             Segment::Shared { data, off, len } => &data.as_slice()[*off..*off + *len],
+            Segment::Tensor(t) => t.bytes(),
         }
+    }
+}
+
+/// A tensor's data as a bulk string: from its shared buffer when large, else copied.
+fn blob_of<R: Reply + ?Sized>(r: &mut R, t: &Tensor) {
+    match t.shared_storage() {
+        Some((data, off, len)) => r.bulk_shared(data, off, len),
+        None => r.bulk(t.bytes()),
     }
 }
 
@@ -65,6 +78,10 @@ pub trait Reply {
     }
     fn bulk_str(&mut self, s: &str) {
         self.bulk(s.as_bytes());
+    }
+    /// A tensor's data (a BLOB reply) as a bulk string.
+    fn tensor_blob(&mut self, t: &Tensor) {
+        blob_of(self, t);
     }
     /// A bulk string whose bytes are sent from `data` without a copy when large.
     fn bulk_shared(&mut self, data: &SharedBytes, off: usize, len: usize) {
@@ -164,6 +181,17 @@ impl Reply for Out {
     fn share_min(&self) -> usize {
         self.share_min
     }
+    fn tensor_blob(&mut self, t: &Tensor) {
+        if self.share_min > 0 || t.dtype() == DType::String {
+            return blob_of(self, t);
+        }
+        self.header(b'$', t.byte_len() as i64);
+        if !self.buf.is_empty() {
+            self.segments.push(Segment::Bytes(std::mem::take(&mut self.buf)));
+        }
+        self.segments.push(Segment::Tensor(t.clone()));
+        self.raw(b"\r\n");
+    }
     fn shared(&mut self, data: SharedBytes, off: usize, len: usize) {
         if !self.buf.is_empty() {
             self.segments.push(Segment::Bytes(std::mem::take(&mut self.buf)));
@@ -177,8 +205,8 @@ impl Out {
         Out { resp3, ..Default::default() }
     }
 
-    /// Output that shares every stored payload, whatever its size (in-process clients read
-    /// tensors from the stored buffer instead of a copy).
+    /// Output that shares every stored payload, whatever its size, and passes tensors' data as
+    /// the tensors themselves (in-process clients read them without a copy).
     pub fn sharing_all(resp3: bool) -> Out {
         Out { resp3, share_min: 0, ..Default::default() }
     }
