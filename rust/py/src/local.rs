@@ -19,6 +19,7 @@ use redisai_core::local::LocalClient as CoreClient;
 use redisai_core::resp::{Arg, Args, Out, Segment};
 use redisai_core::server::Server;
 use redisai_core::tensor::buffer::{AlignedBuf, FillingBuf};
+use redisai_core::tensor::INLINE_LIMIT;
 
 use crate::shared_view::SharedView;
 use crate::tensor_view::{dtype_from_format, TensorView};
@@ -81,10 +82,12 @@ impl LocalClient {
     }
 
     /// Runs one command and decodes its reply (`share`: stored payloads come back as views).
-    fn run<'py>(&self, py: Python<'py>, items: &mut [Arg], share: bool) -> PyResult<Bound<'py, PyAny>> {
+    /// `Arg::Range` arguments are bytes of `base`.
+    fn run<'py>(&self, py: Python<'py>, base: &[u8], items: &mut [Arg], share: bool) -> PyResult<Bound<'py, PyAny>> {
         let mut client = self.checkout(py)?;
         let mut out = if share { Out::sharing_all(false) } else { Out::new(false) };
-        let blocked = client.start(&mut out, &mut Args::new(&[], items));
+        // (the arguments are read only here: a command that blocks has copied what it keeps)
+        let blocked = client.start(&mut out, &mut Args::new(base, items));
         if blocked {
             py.detach(|| {
                 client.wait(&mut out);
@@ -114,7 +117,7 @@ impl LocalClient {
         for a in args.iter() {
             items.push(to_arg(&a)?);
         }
-        self.run(py, &mut items, false)
+        self.run(py, &[], &mut items, false)
     }
 
     /// `AI.TENSORSET key <dtype> <shape...> BLOB <data>` for an array (anything with a typed
@@ -132,9 +135,16 @@ impl LocalClient {
             items.push(Arg::Inline(num.format(d).as_bytes().to_vec()));
         }
         items.push(Arg::Inline(b"BLOB".to_vec()));
+        if let Some(bytes) = buf.contiguous_bytes().filter(|b| b.len() < INLINE_LIMIT) {
+            // a small tensor copies its data into its own allocation: the BLOB argument is
+            // the array's memory itself, so that is the one copy
+            items.push(Arg::Range { off: 0, len: bytes.len() });
+            return self.run(py, bytes, &mut items, false);
+        }
+        // a large one keeps the aligned buffer its BLOB arrives in: the copy into it is the one
         items.push(Arg::Big(buf.copy(py)?));
         drop(buf);
-        self.run(py, &mut items, false)
+        self.run(py, &[], &mut items, false)
     }
 
     /// `AI.TENSORGET key META BLOB`: `[b"dtype", type, b"shape", dims, b"blob", view]`, where
@@ -143,7 +153,7 @@ impl LocalClient {
     /// stored bytes for STRING tensors).
     fn tensorget<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let mut items = vec![Arg::Inline(b"AI.TENSORGET".to_vec()), to_arg(key)?, Arg::Inline(b"META".to_vec()), Arg::Inline(b"BLOB".to_vec())];
-        self.run(py, &mut items, true)
+        self.run(py, &[], &mut items, true)
     }
 
     /// Refuses further calls, unregisters the idle clients (busy ones when they finish), answers
@@ -254,6 +264,18 @@ impl Buffer {
         }
         // SAFETY: the exporter provides `ndim` dimensions.
         (0..v.ndim as usize).map(|i| unsafe { *v.shape.add(i) } as i64).collect()
+    }
+
+    /// The exporter's memory, when it is C-contiguous.
+    fn contiguous_bytes(&self) -> Option<&[u8]> {
+        let v = &self.0;
+        if v.len == 0 {
+            return Some(&[]);
+        }
+        // SAFETY: `v` was filled by PyObject_GetBuffer and stays valid until Drop; a C-contiguous
+        // buffer is `len` readable bytes at `buf`.
+        (unsafe { ffi::PyBuffer_IsContiguous(v, b'C' as c_char) } == 1)
+            .then(|| unsafe { std::slice::from_raw_parts(v.buf as *const u8, v.len as usize) })
     }
 
     /// The data, C-ordered, in an aligned buffer of its own: one copy (without the GIL when big).
