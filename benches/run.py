@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 SUITES = {"tensors": "tensors.py", "models": "models.py", "dag": "dag.py", "persistence": "persistence.py",
-          "memory": "memory.py", "store": "store.py", "unix": "unix.py"}
+          "memory": "memory.py", "store": "store.py", "unix": "unix.py", "pyapi": "pyapi.py"}
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent

@@ -55,12 +55,17 @@ ensure_pinned_venv() {
 
 build_core() {
     log "building the Rust core (release) into .venv"
-    if [ -x .venv/bin/redisai-fast ] && .venv/bin/python -c 'import redisai_fast' 2>/dev/null; then
+    # the package's metadata (console script, pytest plugin entry point) as last installed
+    local meta=".venv/.package-$(sha256sum pyproject.toml | cut -c1-16)"
+    if [ -f "$meta" ] && [ -x .venv/bin/redisai-fast ] && .venv/bin/python -c 'import redisai_fast' 2>/dev/null; then
         # already installed in editable mode: rebuilding the extension in place is enough
         .venv/bin/maturin develop --release -q --skip-install >/dev/null
     else
-        # first build on this machine: install the package (editable) and its console script
+        # first build on this machine, or pyproject.toml changed: install the package (editable)
+        # with its console script and entry points
         .venv/bin/maturin develop --release -q >/dev/null
+        rm -f .venv/.package-*
+        touch "$meta"
     fi
 }
 
@@ -78,6 +83,10 @@ case "${1:-help}" in
         ensure_pinned_venv .venv-clients requirements/clients.txt "the official clients"
         ensure_pinned_venv .venv-smartsim requirements/smartsim.txt "SmartSim 0.8.0"
         build_core
+        log "lint: ruff, mypy (the Python API), stubtest (the extension's stubs)"
+        .venv/bin/ruff check -q python tests benches
+        .venv/bin/python -m mypy
+        .venv/bin/python -m mypy.stubtest redisai_fast._core
         log "cargo test (Rust core)"
         cargo test -q -p redisai_core
         log "pytest (server venv)"

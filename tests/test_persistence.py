@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 
 ADDTWO = "def addtwo(a, b):\n    return a + b\n"
 ENTRY = "def f(tensors: List[Tensor], keys: List[str], args: List[str]):\n    return tensors[0] * 3\n"
+# big enough to be read into its own buffer and moved into the tensor (the log must still hold it)
+BIG = bytes(range(256)) * 1024
 DTYPES = {"FLOAT": np.float32, "DOUBLE": np.float64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
           "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16, "BOOL": np.bool_}
 
@@ -58,6 +60,7 @@ def populate(r: redis.Redis) -> None:
         r.execute_command("AI.TENSORSET", f"t:{name}", name, 2, 3, "BLOB", a.tobytes())
     r.execute_command("AI.TENSORSET", "t:STRING", "STRING", 2, "VALUES", "hello", "")
     r.execute_command("AI.TENSORSET", "t:scalar", "FLOAT", "VALUES", 7)
+    r.execute_command("AI.TENSORSET", "t:big", "UINT8", len(BIG), "BLOB", BIG)
     r.set("s", b"bin\x00ary")
     r.hset("h", mapping={"f1": "1", "f2": b"\x00\xff"})
     r.rpush("l", "a", "b", "c")
@@ -81,6 +84,7 @@ def verify(r: redis.Redis) -> None:
         assert len(got[5]) == 6 * np.dtype(dt).itemsize
     assert r.execute_command("AI.TENSORGET", "t:STRING", "VALUES") == [b"hello", b""]
     assert r.execute_command("AI.TENSORGET", "t:scalar", "META") == [b"dtype", b"FLOAT", b"shape", []]
+    assert r.execute_command("AI.TENSORGET", "t:big", "BLOB") == BIG
     assert r.get("s") == b"bin\x00ary"
     assert r.hgetall("h") == {b"f1": b"1", b"f2": b"\x00\xff"}
     assert r.lrange("l", 0, -1) == [b"a", b"b", b"c"]

@@ -20,9 +20,18 @@ from torch import Tensor  # noqa: F401  (resolved by the TorchScript compiler fr
 
 from redisai_fast.backends import BackendError, Device
 from redisai_fast.backends.torch import no_grad_on_this_thread, to_outputs, to_torch, torch_device
+from redisai_fast.server import workers
 
-_core: Any = None
 _ops_lock = threading.Lock()
+
+
+def _server() -> Any:
+    """The core of the server running the current script (`workers.current`: one process may
+    hold several in-process databases)."""
+    core = getattr(workers.current, "core", None)
+    if core is None:
+        raise RuntimeError("redis.execute runs only on a server's own threads")
+    return core
 _libs: list[Any] = []
 
 
@@ -46,7 +55,7 @@ def _flatten(value: Any, kinds: list[int], strs: list[str], ints: list[int]) -> 
 
 def _execute_flat(cmd: str, args: list[str]) -> tuple[list[int], list[str], list[int]]:
     try:
-        reply = _core.execute([cmd.encode(), *(a.encode() for a in args)])
+        reply = _server().execute([cmd.encode(), *(a.encode() for a in args)])
     except RuntimeError as exc:
         raise RuntimeError(f"Redis command returned an error: {exc}") from None
     kinds: list[int] = []
@@ -101,15 +110,14 @@ def _as_list(value: Any) -> list[Any]:
 
 def _model_execute(key: str, inputs: list[torch.Tensor], n_outputs: int) -> list[torch.Tensor]:
     arrays = [t.detach().to("cpu").contiguous().numpy() for t in inputs]
-    outs = _core.model_execute(key.encode(), arrays, n_outputs)
+    outs = _server().model_execute(key.encode(), arrays, n_outputs)
     return [torch.from_dlpack(o) if o.dtype != "STRING" else torch.empty(0) for o in outs]
 
 
-def bind(core: Any) -> None:
-    """Registers the `redis` and `redisAI` TorchScript operators, backed by this server's core."""
-    global _core
+def bind() -> None:
+    """Registers the `redis` and `redisAI` TorchScript operators (once per process); they run
+    commands on the core of the server whose thread runs the script."""
     with _ops_lock:
-        _core = core
         if _libs:
             return
         redis_lib = torch.library.Library("redis", "DEF")

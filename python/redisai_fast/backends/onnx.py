@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,9 @@ class Watchdog:
         self._running: dict[int, tuple[float, ort.RunOptions]] = {}
         self._local = threading.local()
         if timeout_ms > 0:
-            threading.Thread(target=self._loop, name="onnx-watchdog", daemon=True).start()
+            # the thread holds the watchdog weakly: it ends once its backend is gone (an
+            # in-process database that was closed)
+            threading.Thread(target=Watchdog._loop, args=(weakref.ref(self),), name="onnx-watchdog", daemon=True).start()
 
     def options(self) -> ort.RunOptions:
         opts = getattr(self._local, "opts", None)
@@ -41,13 +44,18 @@ class Watchdog:
     def finished(self) -> None:
         self._running.pop(threading.get_ident(), None)
 
-    def _loop(self) -> None:
+    @staticmethod
+    def _loop(ref: weakref.ref[Watchdog]) -> None:
         while True:
-            time.sleep(self.PERIOD_S)
+            time.sleep(Watchdog.PERIOD_S)
+            dog = ref()
+            if dog is None:
+                return
             now = time.monotonic()
-            for start, opts in list(self._running.values()):
-                if now - start > self.timeout_s:
+            for start, opts in list(dog._running.values()):
+                if now - start > dog.timeout_s:
                     opts.terminate = True
+            del dog
 
 
 class OnnxModel:

@@ -11,13 +11,17 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import uvloop
 
 from redisai_fast import __version__, _core
 from redisai_fast.backends import PACKAGE_DIR, BackendError, Options
+from redisai_fast.server import workers
 from redisai_fast.server.workers import Executor
 
 log = logging.getLogger("redisai_fast")
@@ -35,13 +39,23 @@ class App:
     """One running server: the core, its listeners and the shutdown signal."""
 
     def __init__(self, options: list[tuple[str, str | list[str]]], backends: list[tuple[str, str]] | None = None) -> None:
-        self.core = _core.Server(options, self._on_shutdown_command)
+        # the core holds the SHUTDOWN callback weakly: an App (and its keyspace) can be freed
+        # once nothing else holds it (an in-process database that was closed)
+        on_shutdown = weakref.WeakMethod(self._on_shutdown_command)
+
+        def shutdown_requested(mode: str) -> None:
+            method = on_shutdown()
+            if method is not None:
+                method(mode)
+
+        self.core = _core.Server(options, shutdown_requested)
         self.backends = backends or []
         self.unixsocket = ""
         self.store_node: Any = None
         if not self.core.config_get("backendspath"):
             self.core.set_option("backendspath", str(PACKAGE_DIR))
         self.stopping: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.shutdown_mode = "default"
 
         def num(name: str) -> int:
@@ -169,15 +183,30 @@ class App:
             raise ListenError("Configured to not listen anywhere, exiting.")
         return servers
 
-    async def serve(self) -> None:
+    def stop_soon(self, mode: str = "default") -> None:
+        """Asks `serve` to shut down (from any thread), as SHUTDOWN with `mode` would."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._stop, mode)
+
+    def _stop(self, mode: str) -> None:
+        self.shutdown_mode = mode
+        if self.stopping is not None:
+            self.stopping.set()
+
+    async def serve(self, listen: bool = True, on_ready: Callable[[], None] | None = None) -> None:
+        """Serves until SHUTDOWN, a signal or `stop_soon`. Without `listen` it accepts no
+        connections (an in-process database); `on_ready` is called once it is serving."""
         loop = asyncio.get_running_loop()
+        self.loop = loop
         self.stopping = asyncio.Event()
+        workers.current.core = self.core  # inline runs of scripts happen on this thread
         self.executor.start()
         self.load_backends()
         self.load_data()
-        servers = await self.listen(loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        servers = await self.listen(loop) if listen else []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_reader(self.core.completion_fd(), self.core.drain_completions)
         loop.call_later(CRON_PERIOD_S, self._cron_tick, loop)
         loop.call_later(EXPIRE_PERIOD_S, self._expire_tick, loop)
@@ -201,6 +230,8 @@ class App:
                     log.warning("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
                 else:
                     log.warning("redisai-fast %s ready to accept connections at %s", __version__, sock.getsockname())
+        if on_ready is not None:
+            on_ready()
         await self.stopping.wait()
         log.info("Shutting down (%s)", self.shutdown_mode)
         for server in servers:
@@ -210,6 +241,7 @@ class App:
             with contextlib.suppress(OSError):
                 os.unlink(self.unixsocket)
         loop.remove_reader(self.core.completion_fd())
+        self.core.clear_busy_poller()
         self.executor.stop()
         try:
             self.core.shutdown_persistence(self.shutdown_mode)

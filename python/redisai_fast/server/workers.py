@@ -14,6 +14,10 @@ log = logging.getLogger("redisai_fast.workers")
 
 LOADER_THREADS = 2
 
+# the core whose work this thread does (its workers, loaders and event loop set it): a script's
+# `redis.execute` runs on the server that runs the script, when one process has several
+current = threading.local()
+
 
 class Executor:
     def __init__(self, core: Any, options: Options, threads_per_queue: int, backends_path: str) -> None:
@@ -52,11 +56,13 @@ class Executor:
             t.join(timeout)
 
     def _worker(self, queue: Any) -> None:
+        current.core = self.core
         # batch.run() calls the model or script and completes the batch; errors become replies
         while (batch := queue.next_batch()) is not None:
             batch.run()
 
     def _loader(self) -> None:
+        current.core = self.core
         while (job := self.core.next_host_job()) is not None:
             self.run_job(job)
 
@@ -72,7 +78,7 @@ class Executor:
                 self.registry.get("TORCH")  # scripts need the TORCH backend (and its version in INFO)
                 from redisai_fast import scripts
 
-                scripts.bind(self.core)
+                scripts.bind()
                 compiled = scripts.compile_script(job.source, Device.parse(job.device), job.entry_points)
                 self.ensure_queue(job.queue)
                 job.done_script(compiled)

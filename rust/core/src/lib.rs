@@ -7,6 +7,7 @@ pub mod error;
 pub mod exec;
 pub mod glob;
 pub mod keyspace;
+pub mod local;
 pub mod num;
 pub mod persist;
 pub mod resp;

@@ -75,13 +75,16 @@ impl ClientInfo {
     /// Whether protected mode counts this client as local: the Unix socket, 127.0.0.1 or ::1
     /// (Redis 7 compares the address exactly: 127.0.0.2 is not local).
     pub fn is_local(&self) -> bool {
-        if self.is_unix() {
+        if self.is_unix() || self.addr == IN_PROCESS_ADDR {
             return true;
         }
         let ip = self.addr.rsplit_once(':').map_or(self.addr.as_str(), |(ip, _)| ip);
         matches!(ip, "127.0.0.1" | "::1" | "::ffff:127.0.0.1")
     }
 }
+
+/// The address CLIENT LIST shows for an in-process client (`crate::local`): local for protected mode.
+pub const IN_PROCESS_ADDR: &str = "in-process:0";
 
 /// Redis's reply to a non-local client in protected mode (sent before the connection closes).
 pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";

@@ -267,6 +267,15 @@ pub fn log_write(server: &Server, ks: &mut crate::keyspace::Keyspace, spec: &Com
     if !spec.has(flags::WRITE) || !server.persist.aof_enabled() {
         return;
     }
+    if spec.name == "ai.tensorset" {
+        // a large BLOB has moved into the tensor (Args::take_owned): log the tensor as stored
+        if let Some(crate::keyspace::Value::Tensor(t)) = ks.peek(args.get(1), now_ms()) {
+            let mut log = Vec::new();
+            crate::persist::aof::tensor_command(&mut log, args.get(1), t);
+            server.persist.log_bytes(&log);
+        }
+        return;
+    }
     let argv: Vec<&[u8]> = (0..args.len()).map(|i| args.get(i)).collect();
     server.persist.log(&argv);
     if RELATIVE_EXPIRY.contains(&spec.name) {

@@ -2,8 +2,8 @@
 //! served and polling had stopped. The window itself is `redisai_core::exec::poll`.
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::OnceLock;
 
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use redisai_core::server::Server;
 
@@ -11,14 +11,21 @@ use redisai_core::server::Server;
 pub struct BusyPoll {
     /// The poll callback is scheduled.
     polling: AtomicBool,
-    /// `(loop.call_soon, tick)`: schedules the host's poll callback.
-    start: OnceLock<(Py<PyAny>, Py<PyAny>)>,
+    /// `(loop.call_soon, tick)`: schedules the host's poll callback (locked only when polling
+    /// starts again).
+    start: Mutex<Option<(Py<PyAny>, Py<PyAny>)>>,
 }
 
 impl BusyPoll {
-    /// The host's scheduler and poll callback (set once, when the loop starts).
+    /// The host's scheduler and poll callback (set when the loop starts).
     pub fn set_scheduler(&self, call_soon: Py<PyAny>, tick: Py<PyAny>) {
-        let _ = self.start.set((call_soon, tick));
+        *self.start.lock() = Some((call_soon, tick));
+    }
+
+    /// Forgets the scheduler when the loop stops (it refers to the loop and the host, which the
+    /// server must not keep alive).
+    pub fn clear_scheduler(&self) -> Option<(Py<PyAny>, Py<PyAny>)> {
+        self.start.lock().take()
     }
 
     /// The event loop served something: renew the window, and schedule polling if it stopped.
@@ -27,9 +34,10 @@ impl BusyPoll {
         if self.polling.load(Relaxed) || server.config.read().busy_poll_us() == 0 {
             return Ok(());
         }
-        if let Some((call_soon, tick)) = self.start.get() {
+        let scheduler = self.start.lock().as_ref().map(|(c, t)| (c.clone_ref(py), t.clone_ref(py)));
+        if let Some((call_soon, tick)) = scheduler {
             self.polling.store(true, Relaxed);
-            call_soon.call1(py, (tick.clone_ref(py),))?;
+            call_soon.call1(py, (tick,))?;
         }
         Ok(())
     }

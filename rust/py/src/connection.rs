@@ -257,6 +257,8 @@ impl Connection {
                         }
                         match s {
                             Segment::Bytes(v) => list.append(PyBytes::new(py, &v[skip..]))?,
+                            // (only in-process output has these; copied if one ever got here)
+                            Segment::Tensor(tensor) => list.append(PyBytes::new(py, &tensor.bytes()[skip..]))?,
                             Segment::Shared { data, off, len } => {
                                 list.append(Bound::new(py, SharedView::new(data, off + skip, len - skip))?)?
                             }

@@ -5,6 +5,7 @@ mod busy_poll;
 mod connection;
 mod deferred;
 mod exec;
+mod local;
 mod shared_view;
 mod store_loop;
 mod tensor_view;
@@ -131,6 +132,11 @@ impl PyServer {
     /// calls `keep_polling` on each loop pass and schedules itself again while that is true.
     fn set_busy_poller(&self, call_soon: Py<PyAny>, tick: Py<PyAny>) {
         self.hooks.poll.set_scheduler(call_soon, tick);
+    }
+
+    /// The event loop stops: forget the poll callback (`set_busy_poller`).
+    fn clear_busy_poller(&self) {
+        drop(self.hooks.poll.clear_scheduler());
     }
 
     /// Whether the event loop should poll once more instead of sleeping (see `busy_poll`).
@@ -268,6 +274,12 @@ impl PyServer {
         self.inner.config.write().set(name, value, true).map_err(|_| PyValueError::new_err(format!("bad option {name}")))
     }
 
+    /// An in-process client of this server (the Python `Database`): `make_error(line)` builds
+    /// the exception for an error reply, `closed_error(message)` the one raised after `close()`.
+    fn local_client(&self, make_error: Py<PyAny>, closed_error: Py<PyAny>) -> local::LocalClient {
+        local::LocalClient::new(self.inner.clone(), make_error, closed_error)
+    }
+
     /// Protocol factory: one `Connection` per accepted socket.
     fn new_connection(&self) -> Connection {
         Connection::new(self.inner.clone(), self.hooks.clone())
@@ -370,6 +382,7 @@ fn allocated_bytes() -> usize {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyServer>()?;
     m.add_class::<Connection>()?;
+    m.add_class::<local::LocalClient>()?;
     m.add_class::<SharedView>()?;
     m.add_class::<TensorView>()?;
     m.add_class::<RunQueueHandle>()?;

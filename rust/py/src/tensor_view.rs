@@ -231,8 +231,10 @@ impl TensorView {
 }
 
 
-fn dtype_from_format(format: &str, itemsize: usize) -> Option<DType> {
-    let f = format.trim_start_matches(['@', '=', '<', '!']);
+/// The dtype of a buffer-protocol format in native (or little-endian) byte order.
+pub fn dtype_from_format(format: &str, itemsize: usize) -> Option<DType> {
+    // '!' and '>' are big-endian: not ours
+    let f = format.trim_start_matches(['@', '=', '<']);
     Some(match (f, itemsize) {
         ("f", 4) => DType::Float,
         ("d", 8) => DType::Double,

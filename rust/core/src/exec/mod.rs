@@ -28,14 +28,52 @@ pub struct Completion {
     pub reply: Vec<u8>,
 }
 
+/// The reply of a blocked command, awaited by the thread that sent it (an in-process client,
+/// see `crate::local`) instead of the event loop.
+#[derive(Default)]
+pub struct ReplySlot {
+    state: Mutex<(Option<Vec<u8>>, bool)>,
+    cv: Condvar,
+}
+
+impl ReplySlot {
+    fn put(&self, reply: Vec<u8>) {
+        self.state.lock().0 = Some(reply);
+        self.cv.notify_all();
+    }
+
+    /// Blocks until the reply arrives; once the slot is closed (shutdown), answers that instead.
+    pub fn wait(&self) -> Vec<u8> {
+        let mut g = self.state.lock();
+        loop {
+            if let Some(r) = g.0.take() {
+                return r;
+            }
+            if g.1 {
+                return b"-ERR the server is shutting down\r\n".to_vec();
+            }
+            self.cv.wait(&mut g);
+        }
+    }
+
+    fn close(&self) {
+        self.state.lock().1 = true;
+        self.cv.notify_all();
+    }
+}
+
 /// Finished work waiting for the event loop. `wake` is called when the first item arrives after
 /// a drain (the host points it at an eventfd its loop watches), so the loop never polls.
+/// Replies for clients with a `ReplySlot` go to that slot instead.
 pub struct Completions {
     items: Mutex<Vec<Completion>>,
     wake_pending: AtomicBool,
     /// Batches wait for the event loop (see `want_loop_pass`).
     loop_work: AtomicBool,
     wake: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// Clients that wait on their own thread, by client id (`has_direct`: the map was ever used).
+    direct: Mutex<HashMap<u64, Arc<ReplySlot>>>,
+    has_direct: AtomicBool,
 }
 
 impl Completions {
@@ -45,6 +83,29 @@ impl Completions {
             wake_pending: AtomicBool::new(false),
             loop_work: AtomicBool::new(false),
             wake: Mutex::new(None),
+            direct: Mutex::new(HashMap::new()),
+            has_direct: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends the replies of `client` to a slot its own thread waits on, instead of the loop.
+    pub fn register_direct(&self, client: u64) -> Arc<ReplySlot> {
+        let slot = Arc::new(ReplySlot::default());
+        self.direct.lock().insert(client, slot.clone());
+        self.has_direct.store(true, Ordering::Release);
+        slot
+    }
+
+    pub fn unregister_direct(&self, client: u64) {
+        if let Some(slot) = self.direct.lock().remove(&client) {
+            slot.close();
+        }
+    }
+
+    /// Shutdown: every thread waiting in a slot gets `ERR the server is shutting down`.
+    pub fn close_direct(&self) {
+        for slot in self.direct.lock().values() {
+            slot.close();
         }
     }
 
@@ -53,6 +114,12 @@ impl Completions {
     }
 
     pub fn push(&self, client: u64, reply: Vec<u8>) {
+        if self.has_direct.load(Ordering::Acquire) {
+            if let Some(slot) = self.direct.lock().get(&client) {
+                slot.put(reply);
+                return;
+            }
+        }
         self.items.lock().push(Completion { client, reply });
         self.wake_unless_pending();
     }

@@ -1,6 +1,7 @@
 //! Reply encoding for RESP2 and RESP3. Replies are appended to a connection's `Out`; large shared
 //! payloads (tensor data, model chunks) become segments that are written without copying.
 use crate::tensor::buffer::SharedBytes;
+use crate::tensor::{DType, Tensor};
 
 /// Payloads at least this big are sent from the stored buffer instead of being copied.
 pub const SHARED_MIN: usize = 64 * 1024;
@@ -9,6 +10,9 @@ pub const SHARED_MIN: usize = 64 * 1024;
 pub enum Segment {
     Bytes(Vec<u8>),
     Shared { data: SharedBytes, off: usize, len: usize },
+    /// A stored tensor's data (only in an in-process client's output, `Out::sharing_all`: the
+    /// caller gets a view of the tensor itself).
+    Tensor(Tensor),
 }
 
 impl Segment {
@@ -16,7 +20,16 @@ impl Segment {
         match self {
             Segment::Bytes(v) => v,
             Segment::Shared { data, off, len } => &data.as_slice()[*off..*off + *len],
+            Segment::Tensor(t) => t.bytes(),
         }
+    }
+}
+
+/// A tensor's data as a bulk string: from its shared buffer when large, else copied.
+fn blob_of<R: Reply + ?Sized>(r: &mut R, t: &Tensor) {
+    match t.shared_storage() {
+        Some((data, off, len)) => r.bulk_shared(data, off, len),
+        None => r.bulk(t.bytes()),
     }
 }
 
@@ -25,6 +38,10 @@ pub trait Reply {
     fn raw(&mut self, b: &[u8]);
     fn resp3(&self) -> bool;
     fn shared(&mut self, data: SharedBytes, off: usize, len: usize);
+    /// Payloads at least this big are shared instead of copied (`bulk_shared`).
+    fn share_min(&self) -> usize {
+        SHARED_MIN
+    }
 
     fn simple(&mut self, s: &str) {
         self.raw(b"+");
@@ -62,10 +79,14 @@ pub trait Reply {
     fn bulk_str(&mut self, s: &str) {
         self.bulk(s.as_bytes());
     }
+    /// A tensor's data (a BLOB reply) as a bulk string.
+    fn tensor_blob(&mut self, t: &Tensor) {
+        blob_of(self, t);
+    }
     /// A bulk string whose bytes are sent from `data` without a copy when large.
     fn bulk_shared(&mut self, data: &SharedBytes, off: usize, len: usize) {
         self.header(b'$', len as i64);
-        if len >= SHARED_MIN {
+        if len >= self.share_min() {
             self.shared(data.clone(), off, len);
         } else {
             self.raw(&data.as_slice()[off..off + len]);
@@ -140,11 +161,12 @@ pub struct Out {
     buf: Vec<u8>,
     segments: Vec<Segment>,
     pub resp3: bool,
+    share_min: usize,
 }
 
 impl Default for Out {
     fn default() -> Self {
-        Out { buf: Vec::with_capacity(256), segments: Vec::new(), resp3: false }
+        Out { buf: Vec::with_capacity(256), segments: Vec::new(), resp3: false, share_min: SHARED_MIN }
     }
 }
 
@@ -155,6 +177,20 @@ impl Reply for Out {
     }
     fn resp3(&self) -> bool {
         self.resp3
+    }
+    fn share_min(&self) -> usize {
+        self.share_min
+    }
+    fn tensor_blob(&mut self, t: &Tensor) {
+        if self.share_min > 0 || t.dtype() == DType::String {
+            return blob_of(self, t);
+        }
+        self.header(b'$', t.byte_len() as i64);
+        if !self.buf.is_empty() {
+            self.segments.push(Segment::Bytes(std::mem::take(&mut self.buf)));
+        }
+        self.segments.push(Segment::Tensor(t.clone()));
+        self.raw(b"\r\n");
     }
     fn shared(&mut self, data: SharedBytes, off: usize, len: usize) {
         if !self.buf.is_empty() {
@@ -167,6 +203,12 @@ impl Reply for Out {
 impl Out {
     pub fn new(resp3: bool) -> Out {
         Out { resp3, ..Default::default() }
+    }
+
+    /// Output that shares every stored payload, whatever its size, and passes tensors' data as
+    /// the tensors themselves (in-process clients read them without a copy).
+    pub fn sharing_all(resp3: bool) -> Out {
+        Out { resp3, share_min: 0, ..Default::default() }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -353,10 +353,7 @@ impl Tensor {
     }
 
     pub fn reply_blob(&self, r: &mut dyn Reply) {
-        match self.shared_part() {
-            Some(sd) => r.bulk_shared(sd.data, sd.off, sd.len),
-            None => r.bulk(self.bytes()),
-        }
+        r.tensor_blob(self);
     }
 
     pub fn reply_values(&self, r: &mut dyn Reply) {
