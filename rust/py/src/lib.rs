@@ -137,6 +137,9 @@ impl PyServer {
     /// The event loop stops: forget the poll callback (`set_busy_poller`).
     fn clear_busy_poller(&self) {
         drop(self.hooks.poll.clear_scheduler());
+        if let Some(sl) = self.hooks.store_loop.get() {
+            sl.clear();
+        }
     }
 
     /// Whether the event loop should poll once more instead of sleeping (see `busy_poll`).

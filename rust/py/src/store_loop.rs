@@ -14,8 +14,9 @@ pub struct StoreLoop {
     readers: Mutex<HashMap<i32, Arc<LoopReader>>>,
     /// Wakes the loop (the completion eventfd), which registers what is pending.
     wake: Box<dyn Fn() + Send + Sync>,
-    /// `(loop.add_reader, loop.remove_reader, the server's store_readable)`.
-    loop_fns: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
+    /// `(loop.add_reader, loop.remove_reader, the server's store_readable)`; taken by `clear`
+    /// when the loop stops (they refer to the server: kept, they would keep it alive).
+    loop_fns: Mutex<Option<(Py<PyAny>, Py<PyAny>, Py<PyAny>)>>,
 }
 
 impl LoopHost for StoreLoop {
@@ -27,7 +28,19 @@ impl LoopHost for StoreLoop {
 
 impl StoreLoop {
     pub fn new(wake: Box<dyn Fn() + Send + Sync>, add_reader: Py<PyAny>, remove_reader: Py<PyAny>, on_readable: Py<PyAny>) -> StoreLoop {
-        StoreLoop { pending: Mutex::new(Vec::new()), readers: Mutex::new(HashMap::new()), wake, loop_fns: (add_reader, remove_reader, on_readable) }
+        StoreLoop {
+            pending: Mutex::new(Vec::new()),
+            readers: Mutex::new(HashMap::new()),
+            wake,
+            loop_fns: Mutex::new(Some((add_reader, remove_reader, on_readable))),
+        }
+    }
+
+    /// The loop stopped: lets go of its functions and of the readers it watched.
+    pub fn clear(&self) {
+        let fns = self.loop_fns.lock().take();
+        self.readers.lock().clear();
+        drop(fns);
     }
 
     /// On the loop thread: starts watching the sockets opened since the last pass.
@@ -39,8 +52,10 @@ impl StoreLoop {
             if !r.pump() {
                 continue;
             }
+            let fns = self.loop_fns.lock().as_ref().map(|(add, _, on)| (add.clone_ref(py), on.clone_ref(py)));
+            let Some((add, on)) = fns else { return Ok(()) };
             self.readers.lock().insert(fd, r);
-            self.loop_fns.0.call1(py, (fd, self.loop_fns.2.clone_ref(py), fd))?;
+            add.call1(py, (fd, on, fd))?;
         }
         Ok(())
     }
@@ -50,7 +65,10 @@ impl StoreLoop {
         let reader = self.readers.lock().get(&fd).cloned();
         let Some(r) = reader else { return Ok(()) };
         if !r.pump() {
-            self.loop_fns.1.call1(py, (fd,))?;
+            let remove = self.loop_fns.lock().as_ref().map(|(_, rm, _)| rm.clone_ref(py));
+            if let Some(rm) = remove {
+                rm.call1(py, (fd,))?;
+            }
             self.readers.lock().remove(&fd);
         }
         Ok(())
