@@ -134,7 +134,7 @@ impl PyServer {
         self.hooks.poll.set_scheduler(call_soon, tick);
     }
 
-    /// The event loop stops: forget the poll callback (`set_busy_poller`).
+    /// The event loop stops: forget the poll callback (`set_busy_poller`) and the store loop's.
     fn clear_busy_poller(&self) {
         drop(self.hooks.poll.clear_scheduler());
         if let Some(sl) = self.hooks.store_loop.get() {
