@@ -4,7 +4,9 @@ database on each host, differing only in their ports, and formed into a cluster 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -62,9 +64,11 @@ class FrontNode(ServerProcess):
 
     def __init__(self, port: int, conf: Path, module: Path, *extra: str) -> None:
         self.front_port = port
+        run_dir = tempfile.mkdtemp(prefix=f"front-{port}-")
+        atexit.register(shutil.rmtree, run_dir, True)
         super().__init__(str(conf), "--loadmodule", str(module), "--port", str(port), "--cluster-enabled", "yes",
                          "--cluster-config-file", f"nodes-orc-{port}.conf", "--bind", "127.0.0.1",
-                         "--bind-source-addr", "127.0.0.1", *extra, cwd=tempfile.mkdtemp(prefix=f"front-{port}-"),
+                         "--bind-source-addr", "127.0.0.1", *extra, cwd=run_dir,
                          auto_port=False)
 
     def store_pid(self) -> int | None:

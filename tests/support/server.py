@@ -45,6 +45,9 @@ class ServerProcess:
         self.auto_port = auto_port and tcp
         self.unixsocket = ""
         self.cwd = cwd or tempfile.mkdtemp(prefix="redisai-fast-test-")
+        if cwd is None:
+            # a directory of our own goes when the test run ends (tests read logs after stop())
+            atexit.register(shutil.rmtree, self.cwd, True)
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0

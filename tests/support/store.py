@@ -67,6 +67,7 @@ class StoreNode:
         self.binary = binary
         self.port = port or free_port(with_bus=cluster)
         self.dir = tempfile.mkdtemp(prefix="store-node-")
+        atexit.register(shutil.rmtree, self.dir, True)
         self.args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                      "--dir", self.dir, "--logfile", "store.log", *args]
         if cluster:
