@@ -120,6 +120,10 @@ pub fn service(py: Python<'_>, server: &Server, hooks: &Hooks) -> PyResult<()> {
     Ok(())
 }
 
+/// Replies up to this size are encrypted from one buffer (one TLS record); larger ones segment by
+/// segment, from the stored tensors' own buffers.
+const COALESCE_TLS: usize = 16 * 1024;
+
 /// Transport methods, looked up once per connection.
 struct Transport {
     write: Py<PyAny>,
@@ -356,8 +360,20 @@ impl Connection {
             let mut tls = tls.lock();
             if !session.out.is_empty() && !self.closed.load(Relaxed) {
                 let n = session.out.len();
-                for s in session.out.take() {
-                    let _ = tls.conn.writer().write_all(s.as_slice());
+                if let Some(b) = session.out.plain_bytes() {
+                    let _ = tls.conn.writer().write_all(b);
+                    session.out.clear();
+                } else if n <= COALESCE_TLS {
+                    // a small reply with a stored tensor in it: one TLS record, not one per segment
+                    let mut one = Vec::with_capacity(n);
+                    for s in session.out.take() {
+                        one.extend_from_slice(s.as_slice());
+                    }
+                    let _ = tls.conn.writer().write_all(&one);
+                } else {
+                    for s in session.out.take() {
+                        let _ = tls.conn.writer().write_all(s.as_slice());
+                    }
                 }
                 self.server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
             } else {

@@ -146,6 +146,17 @@ impl Write for FdWriter {
             Ok(n as usize)
         }
     }
+    /// rustls hands over every queued record at once: one writev for all of them.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = bufs.len().min(1024);
+        // SAFETY: IoSlice has iovec's layout on Unix; every slice outlives the call.
+        let r = unsafe { libc::writev(self.0, bufs.as_ptr() as *const libc::iovec, n as c_int) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
