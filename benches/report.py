@@ -25,11 +25,13 @@ def _versions() -> dict[str, str]:
 
     v = {"python": platform.python_version(), "rustc": out("rustc", "--version"),
          "redis-server": out("redis-server", "--version").split(" sha=")[0]}
-    for mod in ("redisai_fast", "numpy", "uvloop", "torch", "onnxruntime", "tensorflow", "matplotlib"):
+    from importlib import metadata
+
+    for dist in ("redisai-fast", "numpy", "uvloop", "torch", "onnxruntime", "tensorflow-cpu", "ai-edge-litert", "matplotlib"):
         try:
-            v[mod] = __import__(mod).__version__
-        except ImportError:
-            v[mod] = "not installed"
+            v[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            v[dist] = "not installed"
     return v
 
 
@@ -137,12 +139,20 @@ def chart_tls(rows: list[dict], out: Path) -> Path | None:
     ax.set_xticks(list(x), labels, fontsize=8)
     ax.set_ylabel("operations per second")
     ax.set_title("4 KiB payloads over TLS")
+    ax.set_ylim(0, max(max(r["ours"], r["redis"]) for r in rows) * 1.15)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    fig.legend(fontsize=8, loc="lower center", ncol=2)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def saved_runs(date: str, results: Path = RESULTS) -> list[dict]:
+    """The runs `benches/run.py` saved for `date` (bench-<suite>-<date>.json), in suite order."""
+    order = ["tensors", "models", "dag", "persistence", "tls"]
+    runs = [json.loads(p.read_text()) for p in results.glob(f"bench-*-{date}.json")]
+    return sorted(runs, key=lambda r: order.index(r["suite"]) if r["suite"] in order else len(order))
 
 
 def write_report(date: str, runs: list[dict], results: Path = RESULTS) -> Path:
@@ -177,9 +187,21 @@ def write_report(date: str, runs: list[dict], results: Path = RESULTS) -> Path:
             lines += [f"### {title}", "", f"![{title}]({path.name})", ""]
     for r in runs:
         lines += [f"## {r['suite']}", "", f"Command: `{r['command']}`", ""]
-        table = [ln for ln in r["output"].splitlines() if ln.startswith(("|", "Measured"))]
+        table = []
+        for ln in r["output"].splitlines():
+            if ln.startswith("|"):
+                table.append(ln)
+            elif ln.startswith("Measured"):
+                table += ["", ln, ""]  # markdown needs a blank line before a table
         lines += table or ["(no table: see the suite's output)"]
         lines.append("")
     out = results / f"report-{date}.md"
     out.write_text("\n".join(lines))
     return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    day = sys.argv[1] if len(sys.argv) > 1 else __import__("datetime").date.today().isoformat()
+    print(write_report(day, saved_runs(day)))

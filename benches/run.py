@@ -47,5 +47,8 @@ if __name__ == "__main__":
         shown = " ".join(["python", f"benches/{SUITES[name]}", *mine])
         runs.append({"suite": name, "command": shown, "output": "".join(output), "json": data})
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    for run in runs:
+        # kept so the report and its charts can be made again: python benches/report.py DATE
+        (here / "results" / f"bench-{run['suite']}-{date}.json").write_text(json.dumps(run, indent=1))
     report = write_report(date, runs)
     print(f"\nreport: {report.relative_to(here.parent)}")
