@@ -8,15 +8,20 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from common import LOADGEN, ServerProcess, build_loadgen, free_port, interleaved, machine, write_json
+from common import (
+    LOADGEN,
+    RedisServer,
+    ServerProcess,
+    build_loadgen,
+    free_port,
+    interleaved,
+    machine,
+    write_json,
+)
 
 from tests.support.tls import Pki, make_pki
 
@@ -24,33 +29,6 @@ from tests.support.tls import Pki, make_pki
 def tls_flags(pki: Pki) -> list[str]:
     return ["--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
             "--tls-ca-cert-file", str(pki.ca), "--tls-auth-clients", "yes"]
-
-
-class TlsRedisServer:
-    """Debian's redis-server with a TLS listener (and a plain one, for loading the data before the
-    read runs), persistence off, stopped by PID."""
-
-    def __init__(self, pki: Pki) -> None:
-        self.port, self.plain_port = free_port(), free_port()
-        self.dir = tempfile.mkdtemp(prefix="bench-redis-tls-")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.plain_port), "--tls-port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, *tls_flags(pki)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
 
 
 def bench(port: int, pki: Pki, clients: int, write: bool, ai: bool, n: int) -> float:
@@ -80,19 +58,21 @@ def main() -> None:
         pki = make_pki(Path(d))
         tls_port = free_port()
         fast = ServerProcess("--tls-port", str(tls_port), *tls_flags(pki), *server_args).start()
-        ref = TlsRedisServer(pki)
+        # redis-server's plain port only loads the keys for the read runs
+        ref_tls = free_port()
+        ref = RedisServer("--tls-port", str(ref_tls), *tls_flags(pki))
         rows = []
         try:
             for clients in (1, 50):
                 for write in (True, False):
                     n = (20_000 if clients == 1 else 100_000) // (4 if args.quick else 1)
                     if not write:  # every key exists before the reads (written through the plain ports)
-                        for port, op in ((fast.port, "tensorget"), (ref.plain_port, "get")):
+                        for port, op in ((fast.port, "tensorget"), (ref.port, "get")):
                             subprocess.run([str(LOADGEN), "--port", str(port), "--op", op, "--size", "4096",
                                             "--clients", "1", "--pipeline", "1", "--requests", "0", "--keyspace",
                                             "10000", "--preload"], check=True, capture_output=True, timeout=300)
                     ours, theirs = interleaved(lambda c=clients, w=write, k=n: bench(tls_port, pki, c, w, True, k),
-                                               lambda c=clients, w=write, k=n: bench(ref.port, pki, c, w, False, k),
+                                               lambda c=clients, w=write, k=n: bench(ref_tls, pki, c, w, False, k),
                                                args.repeat)
                     op = "TENSORSET vs SET" if write else "TENSORGET vs GET"
                     rows.append({"clients": clients, "op": op, "ours": ours, "redis": theirs, "ratio": ours / theirs})
