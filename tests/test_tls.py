@@ -158,3 +158,16 @@ def test_protocols_and_suites(pki: Pki) -> None:
             ctx12.wrap_socket(raw, server_hostname="localhost")
     finally:
         s.stop()
+
+
+def test_encrypted_server_key(pki: Pki) -> None:
+    port = free_port()
+    args = ["--tls-port", str(port), "--tls-cert-file", str(pki.server_cert), "--tls-key-file",
+            str(pki.server_key_encrypted), "--tls-auth-clients", "no"]
+    s = ServerProcess(*args, "--tls-key-file-pass", pki.passphrase).start()
+    try:
+        assert client(pki, port).ping() is True
+    finally:
+        s.stop()
+    with pytest.raises(RuntimeError, match="wrong tls-key-file-pass"):
+        ServerProcess(*args, "--tls-key-file-pass", "not it").start()

@@ -1,6 +1,6 @@
 """A throwaway certificate authority for TLS tests, made with the openssl command line: a CA, a
 server certificate for 127.0.0.1/localhost, a client certificate it signed, and a client
-certificate from an unrelated CA."""
+certificate from an unrelated CA, and the server key encrypted with a passphrase (PKCS#8)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class Pki:
     client_key: Path
     stranger_cert: Path
     stranger_key: Path
+    server_key_encrypted: Path
+    passphrase: str = "s3cret pass"
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -43,5 +45,7 @@ def make_pki(d: Path) -> Pki:
     _signed(d, "server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
     _signed(d, "client", "ca", "extendedKeyUsage=clientAuth\n")
     _signed(d, "stranger", "otherca", "extendedKeyUsage=clientAuth\n")
+    _openssl("pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", "server.key", "-out", "server-encrypted.key",
+             "-passout", f"pass:{Pki.passphrase}", cwd=d)
     return Pki(d / "ca.crt", d / "server.crt", d / "server.key", d / "client.crt", d / "client.key",
-                   d / "stranger.crt", d / "stranger.key")
+               d / "stranger.crt", d / "stranger.key", d / "server-encrypted.key")

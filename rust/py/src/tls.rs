@@ -28,6 +28,23 @@ fn certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
+/// `tls-key-file-pass`: a PKCS#8 key encrypted with PBES2 (`-----BEGIN ENCRYPTED PRIVATE KEY-----`,
+/// what `openssl pkcs8 -topk8 -v2 aes-256-cbc` and `openssl genpkey -aes256` write).
+fn encrypted_key(path: &str, pass: &str) -> Result<PrivateKeyDer<'static>, String> {
+    use pkcs8::der::pem;
+    let fail = |why: String| format!("Failed to load private key {path}: {why}");
+    let text = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let (label, der) = pem::decode_vec(&text).map_err(|e| fail(e.to_string()))?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(fail(format!(
+            "tls-key-file-pass needs a PKCS#8 encrypted key (ENCRYPTED PRIVATE KEY), not {label} (convert it with openssl pkcs8 -topk8 -v2 aes-256-cbc)"
+        )));
+    }
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| fail(e.to_string()))?;
+    let plain = info.decrypt(pass.as_bytes()).map_err(|_| fail("wrong tls-key-file-pass, or an unsupported encryption".into()))?;
+    Ok(PrivateKeyDer::Pkcs8(rustls_pki_types::PrivatePkcs8KeyDer::from(plain.as_bytes().to_vec())))
+}
+
 /// OpenSSL's TLS 1.3 suite names (`TLS_AES_256_GCM_SHA384`) and TLS 1.2 ones
 /// (`ECDHE-RSA-AES256-GCM-SHA384`) for rustls's suites.
 fn openssl_name(suite: rustls::CipherSuite) -> Option<&'static str> {
@@ -72,11 +89,13 @@ pub fn server_config(cfg: &Config) -> Result<Arc<ServerConfig>, String> {
     if cert.is_empty() || key.is_empty() {
         return Err("tls-port needs tls-cert-file and tls-key-file".into());
     }
-    if !get("tls-key-file-pass").is_empty() {
-        return Err("tls-key-file-pass: encrypted private keys are not supported; decrypt the key first (openssl pkey -in KEY -out PLAIN)".into());
-    }
     let chain = certs(&cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(&key).map_err(|e| format!("Failed to load private key {key}: {e}"))?;
+    let pass = get("tls-key-file-pass");
+    let key_der = if pass.is_empty() {
+        PrivateKeyDer::from_pem_file(&key).map_err(|e| format!("Failed to load private key {key}: {e}"))?
+    } else {
+        encrypted_key(&key, &pass)?
+    };
     let mut provider = rustls::crypto::ring::default_provider();
     restrict_suites(&mut provider, &get("tls-ciphersuites"), &get("tls-ciphers"))?;
     let provider = Arc::new(provider);
