@@ -171,3 +171,15 @@ def test_encrypted_server_key(pki: Pki) -> None:
         s.stop()
     with pytest.raises(RuntimeError, match="wrong tls-key-file-pass"):
         ServerProcess(*args, "--tls-key-file-pass", "not it").start()
+
+
+def test_tls_only_with_port_0(pki: Pki) -> None:
+    """`port 0` opens no TCP listener: the TLS port is the only way in."""
+    port = free_port()
+    with ServerProcess("--port", "0", "--tls-port", str(port), "--tls-cert-file", str(pki.server_cert),
+                       "--tls-key-file", str(pki.server_key), "--tls-auth-clients", "no") as s:
+        assert s.port == port, "the first (and only) listener is the TLS one"
+        assert f"ready to accept connections on 127.0.0.1:{port} (TLS)" in s.log()
+        r = client(pki, port)
+        assert r.set("k", "v") is True and r.get("k") == b"v"
+        r.close()

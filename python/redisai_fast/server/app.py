@@ -253,14 +253,14 @@ class App:
             tls = server in self.tls_servers
             for sock in server.sockets:
                 # logged at WARNING so it shows at every level but `nothing` (tools wait for these lines)
-                what = "TLS connections" if tls else "connections"
+                what = " (TLS)" if tls else ""
                 if sock.family in (socket.AF_INET, socket.AF_INET6):
                     host, bound_port = sock.getsockname()[:2]
                     self.health.listeners.append(f"{'tls' if tls else 'tcp'}://{host}:{bound_port}")
-                    log.warning("redisai-fast %s ready to accept %s on %s:%d", __version__, what, host, bound_port)
+                    log.warning("redisai-fast %s ready to accept connections on %s:%d%s", __version__, host, bound_port, what)
                 else:
                     self.health.listeners.append(f"unix://{sock.getsockname()}")
-                    log.warning("redisai-fast %s ready to accept %s at %s", __version__, what, sock.getsockname())
+                    log.warning("redisai-fast %s ready to accept connections at %s", __version__, sock.getsockname())
         self.health.listening = True
         if on_ready is not None:
             on_ready()
