@@ -68,7 +68,7 @@ fn generic_access(spec: &CommandSpec) -> (u8, u8) {
         "rename" | "renamenx" => (RW, W),
         "copy" => (R, W),
         "getset" | "getdel" | "getex" | "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" | "hincrby" | "hincrbyfloat" | "lpop"
-        | "rpop" => (RW, RW),
+        | "rpop" | "migrate" => (RW, RW),
         _ if spec.has(crate::commands::flags::WRITE) => (W, W),
         _ => (R, R),
     }
