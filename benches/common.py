@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import signal
@@ -89,4 +90,12 @@ def machine() -> dict[str, str]:
     }
 
 
-__all__ = ["LOADGEN", "ROOT", "RedisServer", "ServerProcess", "build_loadgen", "free_port", "interleaved", "machine"]
+def write_json(suite: str, machine_info: dict[str, str], rows: list[dict]) -> None:
+    """The rows of a suite for the report (`benches/run.py` sets BENCH_JSON; alone, nothing is written)."""
+    path = os.environ.get("BENCH_JSON")
+    if path:
+        Path(path).write_text(json.dumps({"suite": suite, "machine": machine_info, "rows": rows}, indent=1))
+
+
+__all__ = ["LOADGEN", "ROOT", "RedisServer", "ServerProcess", "build_loadgen", "free_port", "interleaved", "machine",
+           "write_json"]

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import redis
-from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, machine
+from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, machine, write_json
 
 IN, HIDDEN, OUT = 256, 512, 10
 
@@ -186,6 +186,8 @@ def main() -> None:
     print()
     for b in blobs:
         print(f"{b}: batching speed-up at 32 clients: {bat[(b, 32)] / unb[(b, 32)]:.2f}x")
+    write_json("models", m, [{"backend": b, "batchsize": bs, "clients": c, "rps": res["rps"], "p50_us": res["p50_us"],
+                              "p99_us": res["p99_us"], "in_process_p50_us": l50} for b, bs, c, res, l50, _ in rows])
 
 
 if __name__ == "__main__":

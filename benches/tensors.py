@@ -12,7 +12,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 
-from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, interleaved, machine
+from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, interleaved, machine, write_json
 
 SIZES = {"4 KiB": 4096, "256 KiB": 256 * 1024, "16 MiB": 16 * 1024 * 1024}
 KEYSPACE = {4096: 10000, 256 * 1024: 100, 16 * 1024 * 1024: 8}
@@ -99,6 +99,8 @@ def main() -> None:
     print("|---|---:|---:|---|---:|---:|---:|")
     for label, c, p, op, ours, theirs, ratio in rows:
         print(f"| {label} | {c} | {p} | {op} | {ours:,.0f} | {theirs:,.0f} | {ratio:.2f} |")
+    write_json("tensors", m, [{"payload": label, "clients": c, "pipeline": p, "op": op, "ours": ours, "redis": theirs}
+                              for label, c, p, op, ours, theirs, _ in rows])
 
 
 if __name__ == "__main__":

@@ -5,10 +5,13 @@ subcommands."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from redisai_fast import __version__
 from redisai_fast.config import ConfigFileError, Directive, load
@@ -131,19 +134,43 @@ def check_command(argv: list[str]) -> int:
     return 0
 
 
+class JsonFormatter(logging.Formatter):
+    """`log-format json`: one JSON object per line (time, pid, role, level, message)."""
+
+    LEVELS: ClassVar[dict[int, str]] = {logging.DEBUG: "debug", logging.INFO: "notice", logging.WARNING: "warning"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "pid": os.getpid(),
+            "role": "master",
+            "level": self.LEVELS.get(record.levelno, "error"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def setup_logging(options: list[tuple[str, str | list[str]]]) -> None:
-    """`loglevel` and `logfile` (empty: standard output), the last one given wins."""
-    level, logfile = "notice", ""
+    """`loglevel`, `logfile` (empty: standard output) and `log-format` (`legacy` text lines or
+    `json`), the last one given wins."""
+    level, logfile, log_format = "notice", "", "legacy"
     for name, value in options:
         one = value if isinstance(value, str) else " ".join(value)
         if name == "loglevel":
             level = one.lower()
         elif name == "logfile":
             logfile = one
+        elif name == "log-format":
+            log_format = one.lower()
     handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter("%(process)d:M %(asctime)s.%(msecs)03d %(levelname).1s %(message)s", "%d %b %Y %H:%M:%S")
-    )
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(process)d:M %(asctime)s.%(msecs)03d %(levelname).1s %(message)s", "%d %b %Y %H:%M:%S")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(LOGLEVELS.get(level, logging.INFO))

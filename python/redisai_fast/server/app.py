@@ -1,4 +1,5 @@
-"""Runs the server: builds the Rust core, listens with uvloop, expires keys, shuts down cleanly.
+"""Runs the server: builds the Rust core, listens with uvloop (TCP, and TLS on `tls-port`), serves
+the metrics and health endpoints, expires keys, shuts down cleanly.
 
 Per-command work never happens here: each connection is a Rust `Connection` protocol object.
 """
@@ -22,6 +23,7 @@ import uvloop
 from redisai_fast import __version__, _core
 from redisai_fast.backends import PACKAGE_DIR, BackendError, Options
 from redisai_fast.server import workers
+from redisai_fast.server.http import HealthState, serve_http
 from redisai_fast.server.workers import Executor
 
 log = logging.getLogger("redisai_fast")
@@ -57,6 +59,12 @@ class App:
         self.stopping: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.shutdown_mode = "default"
+        self.health = HealthState()
+        self.tls_port = int(self.core.config_get("tls-port") or 0)
+        self.tls_servers: list[asyncio.AbstractServer] = []
+        if self.tls_port:
+            # TLS runs in the core (rustls): certificates and options are checked now
+            self.core.enable_tls()
 
         def num(name: str) -> int:
             return int(self.core.config_get(name) or 0)
@@ -85,6 +93,7 @@ class App:
 
     def _sweep_tick(self, loop: asyncio.AbstractEventLoop) -> None:
         self.core.sweep()
+        self.core.service()
         loop.call_later(SWEEP_PERIOD_S, self._sweep_tick, loop)
 
     def _cron_tick(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -179,6 +188,22 @@ class App:
                 os.chmod(path, perm)
             self.unixsocket = path
             servers.append(server)
+        if self.tls_port:
+            for addr in (self.core.config_get("bind") or "127.0.0.1").split():
+                optional, host = addr.startswith("-"), addr.lstrip("-")
+                host = {"*": "0.0.0.0", "::*": "::"}.get(host, host)
+                try:
+                    server = await loop.create_server(
+                        self.core.new_tls_connection, host=host, port=self.tls_port, reuse_address=True, backlog=511
+                    )
+                except OSError as exc:
+                    if optional:
+                        continue
+                    raise ListenError(
+                        f"Could not create server TLS listening socket {host}:{self.tls_port}: {exc.strerror}"
+                    ) from None
+                self.tls_servers.append(server)
+                servers.append(server)
         if not servers:
             raise ListenError("Configured to not listen anywhere, exiting.")
         return servers
@@ -202,7 +227,9 @@ class App:
         workers.current.core = self.core  # inline runs of scripts happen on this thread
         self.executor.start()
         self.load_backends()
+        metrics = await self._start_http(loop)
         self.load_data()
+        self.health.loaded = True
         servers = await self.listen(loop) if listen else []
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -223,19 +250,27 @@ class App:
         if ignored:
             log.warning("Accepted without effect in redisai-fast (redis.conf directives): %s", " ".join(ignored))
         for server in servers:
+            tls = server in self.tls_servers
             for sock in server.sockets:
                 # logged at WARNING so it shows at every level but `nothing` (tools wait for these lines)
+                what = " (TLS)" if tls else ""
                 if sock.family in (socket.AF_INET, socket.AF_INET6):
                     host, bound_port = sock.getsockname()[:2]
-                    log.warning("redisai-fast %s ready to accept connections on %s:%d", __version__, host, bound_port)
+                    self.health.listeners.append(f"{'tls' if tls else 'tcp'}://{host}:{bound_port}")
+                    log.warning("redisai-fast %s ready to accept connections on %s:%d%s", __version__, host, bound_port, what)
                 else:
+                    self.health.listeners.append(f"unix://{sock.getsockname()}")
                     log.warning("redisai-fast %s ready to accept connections at %s", __version__, sock.getsockname())
+        self.health.listening = True
         if on_ready is not None:
             on_ready()
         await self.stopping.wait()
         log.info("Shutting down (%s)", self.shutdown_mode)
+        self.health.listening = False
         for server in servers:
             server.close()
+        if metrics is not None:
+            metrics.close()
         if self.unixsocket:
             log.info("Removing the unix socket file.")
             with contextlib.suppress(OSError):
@@ -253,6 +288,19 @@ class App:
         if self.store_node is not None:
             self.store_node.stop()
         log.info("redisai-fast is now ready to exit, bye bye...")
+
+    async def _start_http(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractServer | None:
+        """`/metrics`, `/health/live` and `/health/ready` on `metrics-port` (0 = off); it opens
+        before the data loads, so `/health/ready` can say it is not ready yet."""
+        port = int(self.core.config_get("metrics-port") or 0)
+        if not port:
+            return None
+        bind = (self.core.config_get("metrics-bind") or "127.0.0.1").split()
+        server = await serve_http(self.core, self.health, bind, port)
+        for sock in server.sockets:
+            host, bound = sock.getsockname()[:2]
+            log.warning("metrics and health endpoints on http://%s:%d/metrics", host, bound)
+        return server
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.warning("Received %s, scheduling shutdown...", sig.name)

@@ -95,6 +95,30 @@ const PARAMS: &[Param] = &[
     // after serving a client the event loop polls its sockets for this many µs before it sleeps,
     // so the next request finds it awake (0 = sleep at once, as Redis does)
     Param { name: "busy-poll-us", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "200", mutable: true },
+    // ACL users: a file of `user ...` lines (ACL SAVE / ACL LOAD), and how many ACL LOG entries stay
+    Param { name: "aclfile", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "acllog-max-len", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "128", mutable: true },
+    // diagnostics, as in Redis
+    Param { name: "slowlog-log-slower-than", kind: Kind::Int { min: -1, max: i64::MAX }, default: "10000", mutable: true },
+    Param { name: "slowlog-max-len", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "128", mutable: true },
+    Param { name: "latency-monitor-threshold", kind: Kind::Int { min: 0, max: i64::MAX }, default: "0", mutable: true },
+    Param { name: "enable-debug-command", kind: Kind::OneOf(&["no", "yes", "local"]), default: "no", mutable: false },
+    // one JSON object per log line instead of Redis's text lines
+    Param { name: "log-format", kind: Kind::OneOf(&["legacy", "json"]), default: "legacy", mutable: false },
+    // TLS, as in Redis (tls-port 0 = no TLS listener)
+    Param { name: "tls-port", kind: Kind::Int { min: 0, max: 65535 }, default: "0", mutable: false },
+    Param { name: "tls-cert-file", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "tls-key-file", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "tls-key-file-pass", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "tls-ca-cert-file", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "tls-ca-cert-dir", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "tls-auth-clients", kind: Kind::OneOf(&["yes", "no", "optional"]), default: "yes", mutable: false },
+    Param { name: "tls-protocols", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "tls-ciphersuites", kind: Kind::Str, default: "", mutable: false },
+    Param { name: "tls-ciphers", kind: Kind::Str, default: "", mutable: false },
+    // Prometheus metrics and health endpoints over HTTP (0 = off)
+    Param { name: "metrics-port", kind: Kind::Int { min: 0, max: 65535 }, default: "0", mutable: false },
+    Param { name: "metrics-bind", kind: Kind::Str, default: "127.0.0.1", mutable: false },
 ];
 
 /// Directives of redis.conf (Redis 7 and Valkey 9) that this server accepts and does not act on,
@@ -102,8 +126,6 @@ const PARAMS: &[Param] = &[
 /// start-up log names the ones given. Implemented directives are in PARAMS, not here.
 const IGNORED: &[(&str, &str)] = &[
     ("acl-pubsub-default", "resetchannels"),
-    ("aclfile", ""),
-    ("acllog-max-len", "128"),
     ("active-defrag-cycle-max", "25"),
     ("active-defrag-cycle-min", "1"),
     ("active-defrag-cycle-us", "500"),
@@ -167,7 +189,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("daemonize", "no"),
     ("dual-channel-replication-enabled", "no"),
     ("dynamic-hz", "yes"),
-    ("enable-debug-command", "no"),
     ("enable-module-command", "no"),
     ("enable-protected-configs", "no"),
     ("extended-redis-compatibility", "no"),
@@ -184,7 +205,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("io-threads", "1"),
     ("io-threads-do-reads", "no"),
     ("jemalloc-bg-thread", "yes"),
-    ("latency-monitor-threshold", "0"),
     ("latency-tracking", "yes"),
     ("latency-tracking-info-percentiles", "50 99 99.9"),
     ("lazyfree-lazy-eviction", "no"),
@@ -196,7 +216,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("list-max-listpack-size", "-2"),
     ("list-max-ziplist-size", "-2"),
     ("locale-collate", ""),
-    ("log-format", "legacy"),
     ("log-timestamp-format", "legacy"),
     ("masterauth", ""),
     ("masteruser", ""),
@@ -267,8 +286,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("slave-serve-stale-data", "yes"),
     ("slaveof", ""),
     ("slot-migration-max-failover-repl-bytes", "0"),
-    ("slowlog-log-slower-than", "10000"),
-    ("slowlog-max-len", "128"),
     ("socket-mark-id", "0"),
     ("stop-writes-on-bgsave-error", "yes"),
     ("stream-node-max-bytes", "4096"),
@@ -279,24 +296,14 @@ const IGNORED: &[(&str, &str)] = &[
     ("syslog-ident", "redis"),
     ("tcp-backlog", "511"),
     ("tcp-keepalive", "300"),
-    ("tls-auth-clients", "yes"),
     ("tls-auth-clients-user", "off"),
     ("tls-auto-reload-interval", "0"),
-    ("tls-ca-cert-dir", ""),
-    ("tls-ca-cert-file", ""),
-    ("tls-cert-file", ""),
-    ("tls-ciphers", ""),
-    ("tls-ciphersuites", ""),
     ("tls-client-cert-file", ""),
     ("tls-client-key-file", ""),
     ("tls-client-key-file-pass", ""),
     ("tls-cluster", "no"),
     ("tls-dh-params-file", ""),
-    ("tls-key-file", ""),
-    ("tls-key-file-pass", ""),
-    ("tls-port", "0"),
     ("tls-prefer-server-ciphers", "no"),
-    ("tls-protocols", ""),
     ("tls-replication", "no"),
     ("tls-session-cache-size", "20480"),
     ("tls-session-cache-timeout", "300"),
@@ -372,6 +379,10 @@ struct Hot {
     threads_per_queue: usize,
     run_inline_max_us: u64,
     busy_poll_us: u64,
+    slowlog_log_slower_than: i64,
+    slowlog_max_len: usize,
+    latency_monitor_threshold: u64,
+    acllog_max_len: usize,
 }
 
 impl Default for Config {
@@ -520,6 +531,10 @@ impl Config {
             threads_per_queue: self.num("threads_per_queue") as usize,
             run_inline_max_us: self.num("run-inline-max-us"),
             busy_poll_us: self.num("busy-poll-us"),
+            slowlog_log_slower_than: self.get("slowlog-log-slower-than").and_then(|v| v.parse().ok()).unwrap_or(-1),
+            slowlog_max_len: self.num("slowlog-max-len") as usize,
+            latency_monitor_threshold: self.num("latency-monitor-threshold"),
+            acllog_max_len: self.num("acllog-max-len") as usize,
         };
     }
 
@@ -593,6 +608,20 @@ impl Config {
             lfu_log_factor: self.num("lfu-log-factor") as f64,
             lfu_decay_time: self.num("lfu-decay-time"),
         }
+    }
+    /// Microseconds; -1 = off, 0 = log every command.
+    pub fn slowlog_log_slower_than(&self) -> i64 {
+        self.hot.slowlog_log_slower_than
+    }
+    pub fn slowlog_max_len(&self) -> usize {
+        self.hot.slowlog_max_len
+    }
+    /// Milliseconds; 0 = off.
+    pub fn latency_monitor_threshold(&self) -> u64 {
+        self.hot.latency_monitor_threshold
+    }
+    pub fn acllog_max_len(&self) -> usize {
+        self.hot.acllog_max_len
     }
 }
 

@@ -45,7 +45,10 @@ impl LocalClient {
     pub fn new(server: &Arc<Server>) -> Result<LocalClient, &'static str> {
         let info = server.register_client(IN_PROCESS_ADDR.into(), IN_PROCESS_ADDR.into())?;
         let slot = server.exec.completions.register_direct(info.id);
-        Ok(LocalClient { server: server.clone(), client: ClientState::new(info, true), slot })
+        // in this process: authenticated as the default user (AUTH switches users as on a connection)
+        let mut client = ClientState::new(server, info);
+        client.authenticated = true;
+        Ok(LocalClient { server: server.clone(), client, slot })
     }
 
     pub fn id(&self) -> u64 {

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::acl::{Acl, User};
 use crate::config::Config;
 use crate::exec::Exec;
 use crate::persist::Persist;
@@ -44,6 +45,14 @@ pub struct ClientInfo {
     pub in_multi: AtomicBool,
     pub blocked: AtomicBool,
     pub qbuf: AtomicU64,
+    /// The ACL user the connection is authenticated as (CLIENT LIST `user=`).
+    pub user: Mutex<String>,
+    /// CLIENT KILL or a deleted user: the host closes the connection.
+    pub killed: AtomicBool,
+    /// CLIENT NO-EVICT (shown in CLIENT LIST flags as `e`).
+    pub no_evict: AtomicBool,
+    /// MONITOR: the connection only receives the feed of commands.
+    pub monitor: AtomicBool,
 }
 
 impl ClientInfo {
@@ -62,6 +71,10 @@ impl ClientInfo {
             in_multi: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             qbuf: AtomicU64::new(0),
+            user: Mutex::new("default".to_string()),
+            killed: AtomicBool::new(false),
+            no_evict: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
         }
     }
 }
@@ -120,6 +133,25 @@ pub struct Server {
     /// Store mode (`store URL`): where the keys live instead of `ks`. Set once at start.
     pub store: std::sync::OnceLock<Arc<crate::store::Store>>,
     peak_memory: AtomicU64,
+    /// ACL users and the ACL LOG.
+    pub acl: RwLock<Acl>,
+    /// Bumped whenever users change: sessions then re-read their user.
+    pub acl_epoch: AtomicU64,
+    pub cmd_stats: crate::stats::CommandStats,
+    pub slowlog: crate::stats::SlowLog,
+    pub latency: crate::stats::LatencyMonitor,
+    /// Connections the host must close (CLIENT KILL, deleted users), by client id.
+    pub kills: Mutex<Vec<u64>>,
+    /// CLIENT PAUSE: until this many ms since the epoch (0 = not paused), and whether only writes pause.
+    pub pause_until_ms: AtomicU64,
+    pub pause_writes_only: AtomicBool,
+    /// MONITOR clients and the feed lines waiting for each (the host writes them out).
+    pub monitors: Mutex<Vec<(u64, Vec<u8>)>>,
+    pub monitor_count: std::sync::atomic::AtomicUsize,
+    /// Clients with a command CLIENT PAUSE held back (run once the pause is over).
+    pub postponed_clients: Mutex<Vec<u64>>,
+    /// Kills, postponed commands or MONITOR feeds wait for the host (`service`).
+    pub service_pending: AtomicBool,
 }
 
 impl Server {
@@ -138,7 +170,7 @@ impl Server {
             .collect();
         let mut ks = Keyspace::new();
         ks.set_eviction(config.eviction());
-        Arc::new(Server {
+        let server = Arc::new(Server {
             ks: Mutex::new(ks),
             config: RwLock::new(config),
             stats: Stats::default(),
@@ -155,7 +187,23 @@ impl Server {
             backend_versions: RwLock::new(BTreeMap::new()),
             store: std::sync::OnceLock::new(),
             peak_memory: AtomicU64::new(0),
-        })
+            acl: RwLock::new(Acl::default()),
+            acl_epoch: AtomicU64::new(0),
+            cmd_stats: crate::stats::CommandStats::new(crate::commands::id_count()),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            kills: Mutex::new(Vec::new()),
+            pause_until_ms: AtomicU64::new(0),
+            pause_writes_only: AtomicBool::new(false),
+            monitors: Mutex::new(Vec::new()),
+            monitor_count: Default::default(),
+            postponed_clients: Mutex::new(Vec::new()),
+            service_pending: AtomicBool::new(false),
+        });
+        server.cmd_stats.configure(&server.config.read());
+        let pass = server.config.read().requirepass().unwrap_or("").to_string();
+        server.acl.write().set_default_password(&pass);
+        server
     }
 
     /// Registers a new connection, or says why it is refused (the reply to send before closing):
@@ -225,5 +273,33 @@ impl Server {
             }
         }
         true
+    }
+
+    /// Runs `f` on the users and tells every session to re-read its user.
+    pub fn change_acl<T>(&self, f: impl FnOnce(&mut Acl) -> T) -> T {
+        let r = f(&mut self.acl.write());
+        self.acl_epoch.fetch_add(1, Relaxed);
+        r
+    }
+
+    /// The `default` user (new connections run as it).
+    pub fn default_user(&self) -> Arc<User> {
+        self.acl.read().default_user()
+    }
+
+    /// Asks the host to close connection `id` (CLIENT KILL).
+    pub fn kill_client(&self, id: u64) {
+        if let Some(c) = self.clients.lock().get(&id) {
+            c.killed.store(true, Relaxed);
+        }
+        self.kills.lock().push(id);
+        self.service_pending.store(true, Relaxed);
+    }
+
+    /// Whether a CLIENT PAUSE holds back this command now (`write`: the command writes).
+    #[inline]
+    pub fn paused_for(&self, write: bool) -> bool {
+        let until = self.pause_until_ms.load(Relaxed);
+        until != 0 && (write || !self.pause_writes_only.load(Relaxed)) && now_ms() < until
     }
 }

@@ -1,11 +1,14 @@
 //! One connection's protocol state machine (sans I/O): bytes in, replies out. It parses every
-//! complete command in the input, checks auth/arity/MULTI, runs the handler under the keyspace
-//! lock and maps errors to replies in one place. A command that queued work (a model run, a
-//! model load) blocks the session until `resume` brings its reply; later commands wait.
+//! complete command in the input, checks auth/arity/ACL/MULTI, runs the handler under the
+//! keyspace lock, counts it (commandstats, slow log, latency monitor, MONITOR feed) and maps
+//! errors to replies in one place. A command that queued work (a model run, a model load) blocks
+//! the session until `resume` brings its reply; later commands wait. A command held back by
+//! CLIENT PAUSE waits in `postponed` until `retry_postponed` finds the pause over.
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use crate::commands::{flags, lookup, unknown_command, ClientState, CommandSpec, Ctx, Multi};
+use crate::acl::{Denial, LogContext};
+use crate::commands::{flags, id_name, lookup, unknown_command, ClientState, CommandSpec, Ctx, Multi};
 use crate::error::CmdError;
 use crate::exec::{RunQueue, RunRequest};
 use crate::resp::{Args, Input, Out, Reply};
@@ -24,17 +27,15 @@ pub struct Session {
 
 impl Session {
     pub fn new(server: Arc<Server>, info: Arc<ClientInfo>) -> Session {
-        let (max_bulk, authenticated) = {
-            let c = server.config.read();
-            (c.proto_max_bulk_len(), c.requirepass().is_none())
-        };
+        let max_bulk = server.config.read().proto_max_bulk_len();
+        let client = ClientState::new(&server, info);
         let mut input = Input::new(max_bulk);
-        input.authenticated = authenticated;
+        input.authenticated = client.authenticated;
         Session {
             server,
             input,
             out: Out::default(),
-            client: ClientState::new(info, authenticated),
+            client,
             blocked: false,
             pending_run: None,
         }
@@ -50,7 +51,7 @@ impl Session {
     /// Runs every complete command received so far, until one blocks. Replies accumulate in `self.out`.
     pub fn process(&mut self) {
         self.input.set_max_bulk(self.server.config.read().proto_max_bulk_len());
-        while !self.client.close_after_reply && !self.blocked {
+        while !self.client.close_after_reply && !self.blocked && self.client.postponed.is_none() {
             match self.input.next_command() {
                 Ok(Some(mut args)) => {
                     let (blocked, run) = run_command(&self.server, &mut self.client, &mut self.out, &mut args);
@@ -68,6 +69,22 @@ impl Session {
         }
         self.client.info.blocked.store(self.blocked, Relaxed);
         self.client.info.qbuf.store(self.input.pending_bytes() as u64, Relaxed);
+    }
+
+    /// Runs the command CLIENT PAUSE held back once the pause is over, then what followed it.
+    /// Returns whether it ran.
+    pub fn retry_postponed(&mut self) -> bool {
+        let Some(argv) = self.client.postponed.take() else { return false };
+        let mut items: Vec<crate::resp::Arg> = argv.into_iter().map(crate::resp::Arg::Inline).collect();
+        let mut args = Args::new(&[], &mut items);
+        let (blocked, run) = run_command(&self.server, &mut self.client, &mut self.out, &mut args);
+        if self.client.postponed.is_some() {
+            return false;
+        }
+        self.blocked = blocked;
+        self.pending_run = run;
+        self.process();
+        true
     }
 
     /// The blocking command finished with `reply`: send it and go on with buffered commands.
@@ -95,6 +112,11 @@ impl Session {
     /// Forgets per-connection registrations (WATCHes, queued work, the client registry entry).
     pub fn close(&mut self) {
         self.client.cancel.store(true, Relaxed);
+        let me = self.client.info.id;
+        if self.client.info.monitor.load(Relaxed) {
+            self.server.monitors.lock().retain(|(id, _)| *id != me);
+            self.server.monitor_count.fetch_sub(1, Relaxed);
+        }
         if !self.client.watched.is_empty() {
             let keys = std::mem::take(&mut self.client.watched);
             self.server.ks.lock().unwatch_all(&keys, self.client.info.id);
@@ -153,10 +175,75 @@ pub fn run_command(server: &Arc<Server>, client: &mut ClientState, out: &mut Out
         Ok(ran) => ran,
         Err(e) => {
             server.stats.error_replies.fetch_add(1, Relaxed);
+            server.cmd_stats.error(&e.0);
             out.error(&e.0);
             (false, None)
         }
     }
+}
+
+/// The id a command is permitted and counted under (its subcommand's for container commands).
+#[inline]
+fn command_id(spec: &CommandSpec, args: &Args) -> usize {
+    spec.id_for(if args.len() > 1 { Some(args.get(1)) } else { None })
+}
+
+/// Re-reads the client's user after the users changed; a deleted or replaced user's connection
+/// is closed (as Redis disconnects them).
+fn refresh_user(server: &Server, client: &mut ClientState) {
+    let epoch = server.acl_epoch.load(Relaxed);
+    let current = server.acl.read().user(&client.user.name);
+    client.acl_epoch = epoch;
+    match current {
+        Some(u) if u.serial == client.user.serial => client.set_user(u),
+        _ => {
+            client.close_after_reply = true;
+            client.info.killed.store(true, Relaxed);
+        }
+    }
+}
+
+/// The ACL check of a command and its keys: Ok, or the NOPERM error (logged in the ACL LOG).
+pub fn acl_check(server: &Server, client: &ClientState, spec: &CommandSpec, id: usize, args: &Args, context: LogContext) -> Result<(), CmdError> {
+    let user = &client.user;
+    if !user.can_run(id) {
+        let name = id_name(id);
+        log_denial(server, client, Denial::Command, context, &name);
+        return Err(CmdError::line(format!("NOPERM this user has no permissions to run the '{name}' command")));
+    }
+    if user.allkeys {
+        return Ok(());
+    }
+    let mut denied = None;
+    crate::acl::keys::for_each_key(spec, args, &mut |key, need| {
+        if user.can_access_key(key, need) {
+            true
+        } else {
+            denied = Some(String::from_utf8_lossy(key).into_owned());
+            false
+        }
+    });
+    if let Some(key) = denied {
+        log_denial(server, client, Denial::Key, context, &key);
+        return Err(CmdError::line("NOPERM this user has no permissions to access one of the keys used as arguments"));
+    }
+    Ok(())
+}
+
+/// Adds an ACL LOG entry for `client`.
+pub fn log_denial(server: &Server, client: &ClientState, reason: Denial, context: LogContext, object: &str) {
+    let info = crate::commands::server::client_line(&client.info, now_ms(), &client.info.last_cmd.lock());
+    let max = server.config.read().acllog_max_len();
+    let entry = crate::acl::LogEntry {
+        count: 1,
+        reason,
+        context,
+        object: object.to_string(),
+        username: client.user.name.clone(),
+        updated_ms: now_ms(),
+        client_info: info,
+    };
+    server.acl.write().log_denial(entry, max);
 }
 
 fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<Ran, CmdError> {
@@ -165,6 +252,12 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
         return Err(unknown_command(args));
     };
     *client.info.last_cmd.lock() = spec.name;
+    if client.acl_epoch != u64::MAX && client.acl_epoch != server.acl_epoch.load(Relaxed) {
+        refresh_user(server, client);
+        if client.close_after_reply {
+            return Ok((false, None));
+        }
+    }
     if !client.authenticated && !spec.has(flags::NOAUTH) {
         flag_multi_error(client);
         return Err(CmdError::noauth());
@@ -173,9 +266,26 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
         flag_multi_error(client);
         return Err(CmdError::arity(spec.name));
     }
+    let id = command_id(spec, args);
+    if !client.unrestricted && !spec.has(flags::NOAUTH) {
+        let context = if client.multi.is_some() { LogContext::Multi } else { LogContext::Toplevel };
+        if let Err(e) = acl_check(server, client, spec, id, args, context) {
+            flag_multi_error(client);
+            server.cmd_stats.rejected(id);
+            return Err(e);
+        }
+    }
+    if server.pause_until_ms.load(Relaxed) != 0 && server.paused_for(spec.has(flags::WRITE)) {
+        // CLIENT PAUSE: this client waits (its later commands stay in the input) until the pause ends
+        client.postponed = Some(args.to_vecs());
+        server.postponed_clients.lock().push(client.info.id);
+        server.service_pending.store(true, Relaxed);
+        return Ok((false, None));
+    }
     if let Some(multi) = client.multi.as_mut() {
         if spec.has(flags::NOMULTI) {
             multi.failed = true;
+            server.cmd_stats.rejected(id);
             return Err(CmdError::err("Command not allowed inside a transaction"));
         }
         if !spec.has(flags::TXCONTROL) {
@@ -184,12 +294,16 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
             return Ok((false, None));
         }
     }
+    if server.monitor_count.load(Relaxed) > 0 {
+        feed_monitors(server, client, args);
+    }
     if let Some(store) = server.store.get() {
         // store mode: the keys, their memory and its eviction are the store's
         if let Some(ran) = run_in_store_mode(server, store, client, out, spec, args)? {
             return Ok(ran);
         }
     }
+    let started = std::time::Instant::now();
     let mut ks = server.ks.lock();
     if spec.has(flags::DENYOOM) {
         let max = server.config.read().maxmemory();
@@ -200,6 +314,9 @@ fn try_run(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: 
     }
     let handled = run_handler(server, client, out, spec, args, &mut ks, true);
     drop(ks);
+    let us = started.elapsed().as_micros() as u64;
+    server.cmd_stats.record(id, us, handled.is_err());
+    note_duration(server, client, spec, args, us);
     Ok(handled?.start(server))
 }
 
@@ -253,6 +370,59 @@ fn run_in_store_mode(server: &Arc<Server>, store: &Arc<crate::store::Store>, cli
     }
 }
 
+/// The slow log and the latency monitor, for a command that took `us` microseconds.
+#[inline]
+fn note_duration(server: &Server, client: &ClientState, spec: &CommandSpec, args: &Args, us: u64) {
+    let (slower_than, latency_ms) = (server.cmd_stats.slowlog_threshold_us.load(Relaxed), server.cmd_stats.latency_threshold_ms.load(Relaxed));
+    if slower_than >= 0 && us >= slower_than as u64 {
+        let max = server.config.read().slowlog_max_len();
+        server.slowlog.push(shown_args(args), us, client.info.addr.clone(), client.info.name.lock().clone(), max);
+    }
+    if latency_ms > 0 && us / 1000 >= latency_ms {
+        server.latency.add(if spec.has(flags::FAST) { "fast-command" } else { "command" }, us / 1000);
+    }
+}
+
+/// Sends one line per command to every MONITOR client, as Redis words it:
+/// `+<unix time.µs> [0 <addr>] "cmd" "arg"...` (passwords redacted, see `shown_args`).
+fn feed_monitors(server: &Server, client: &ClientState, args: &Args) {
+    if client.info.monitor.load(Relaxed) {
+        return;
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut line = format!("+{}.{:06} [0 {}]", now.as_secs(), now.subsec_micros(), client.info.addr).into_bytes();
+    for a in shown_args(args) {
+        line.extend_from_slice(b" ");
+        quote_into(&mut line, &a);
+    }
+    line.extend_from_slice(b"\r\n");
+    for (_, pending) in server.monitors.lock().iter_mut() {
+        pending.extend_from_slice(&line);
+    }
+    server.service_pending.store(true, Relaxed);
+}
+
+/// Redis's `sdscatrepr`: a double-quoted string with escapes.
+pub fn quote_into(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &c in s {
+        match c {
+            b'\\' | b'"' => {
+                out.push(b'\\');
+                out.push(c);
+            }
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            7 => out.extend_from_slice(b"\\a"),
+            8 => out.extend_from_slice(b"\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c),
+            c => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
 fn flag_multi_error(client: &mut ClientState) {
     if let Some(m) = client.multi.as_mut() {
         m.failed = true;
@@ -291,7 +461,7 @@ pub fn log_write(server: &Server, ks: &mut crate::keyspace::Keyspace, spec: &Com
 /// Runs one command from the AOF at start-up, through the same handlers as a client's. A model
 /// or script store comes back as the host job to run before the next command.
 pub fn execute_replay(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<Option<crate::exec::HostJob>, String> {
-    let mut client = ClientState::new(server.internal_client.clone(), true);
+    let mut client = ClientState::internal(server.internal_client.clone());
     let mut out = Out::new(false);
     let mut items: Vec<crate::resp::Arg> = argv.into_iter().map(crate::resp::Arg::Inline).collect();
     let mut args = Args::new(&[], &mut items);
@@ -307,7 +477,8 @@ pub fn execute_replay(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<Option
 
 /// Runs one command for server-side code (`redis.execute` in a script) through the same path as
 /// a network client's, and gives back its reply. Commands that would block, open transactions
-/// or change connection state are refused.
+/// or change connection state are refused, and so is what the script's caller may not run or
+/// touch (ACL, logged with context `script`).
 pub fn execute_internal(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<crate::resp::decode::RespValue, String> {
     use crate::resp::decode::{decode, RespValue};
     let name = argv.first().map(|a| String::from_utf8_lossy(a).to_uppercase()).unwrap_or_default();
@@ -320,12 +491,25 @@ pub fn execute_internal(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<crat
             return Err(format!("ERR This Redis command is not allowed from script: {name}"));
         }
     }
+    if let (Some(spec), Some(caller)) = (spec, crate::acl::script_caller()) {
+        // the script's caller's permissions, before the command goes anywhere (store mode included)
+        let mut items: Vec<crate::resp::Arg> = argv.iter().cloned().map(crate::resp::Arg::Inline).collect();
+        let args = Args::new(&[], &mut items);
+        if spec.arity_ok(args.len()) {
+            let as_caller = ClientState::script(caller.info.clone(), caller.user.clone());
+            *caller.info.last_cmd.lock() = spec.name;
+            acl_check(server, &as_caller, spec, command_id(spec, &args), &args, LogContext::Script).map_err(|e| {
+                server.cmd_stats.error(&e.0);
+                e.0
+            })?;
+        }
+    }
     if let (Some(store), Some(spec)) = (server.store.get(), spec) {
         if let Some(reply) = crate::store::route::call(store, spec, &argv) {
             return reply;
         }
     }
-    let mut client = ClientState::new(server.internal_client.clone(), true);
+    let mut client = ClientState::internal(server.internal_client.clone());
     let mut out = Out::new(false);
     let mut items: Vec<crate::resp::Arg> = argv.into_iter().map(crate::resp::Arg::Inline).collect();
     let mut args = Args::new(&[], &mut items);
@@ -342,17 +526,52 @@ pub fn execute_internal(server: &Arc<Server>, argv: Vec<Vec<u8>>) -> Result<crat
     }
 }
 
+/// `redisAI.model_execute(key, ...)` from a script: the script's caller must be allowed to run
+/// AI.MODELEXECUTE and to read `key` (as a top-level AI.MODELEXECUTE would be checked).
+pub fn check_script_model_run(server: &Server, key: &[u8]) -> Result<(), String> {
+    let Some(caller) = crate::acl::script_caller() else { return Ok(()) };
+    let Some(spec) = lookup(b"ai.modelexecute") else { return Ok(()) };
+    let as_caller = ClientState::script(caller.info.clone(), caller.user.clone());
+    if !caller.user.can_run(spec.id()) {
+        log_denial(server, &as_caller, Denial::Command, LogContext::Script, spec.name);
+        return Err(format!("NOPERM this user has no permissions to run the '{}' command", spec.name));
+    }
+    if !caller.user.can_access_key(key, crate::acl::KEY_READ) {
+        log_denial(server, &as_caller, Denial::Key, LogContext::Script, &String::from_utf8_lossy(key));
+        return Err("NOPERM this user has no permissions to access one of the keys used as arguments".into());
+    }
+    Ok(())
+}
+
+/// Arguments as the slow log and MONITOR show them: passwords of AUTH, HELLO ... AUTH and the
+/// rules of ACL SETUSER are replaced by `(redacted)`.
+pub fn shown_args(args: &Args) -> Vec<Vec<u8>> {
+    let first = args.get(0);
+    let hidden_from = if crate::commands::is(first, "AUTH") {
+        1
+    } else if crate::commands::is(first, "HELLO") {
+        (1..args.len()).find(|&i| crate::commands::is(args.get(i), "AUTH")).map_or(usize::MAX, |i| i + 1)
+    } else if crate::commands::is(first, "ACL") && crate::commands::is(args.get(1), "SETUSER") {
+        3
+    } else {
+        usize::MAX
+    };
+    (0..args.len()).map(|i| if i >= hidden_from { b"(redacted)".to_vec() } else { args.get(i).to_vec() }).collect()
+}
+
 fn try_run_internal(server: &Arc<Server>, client: &mut ClientState, out: &mut Out, args: &mut Args) -> Result<(), CmdError> {
     let Some(spec) = lookup(args.get(0)) else { return Err(unknown_command(args)) };
     if !spec.arity_ok(args.len()) {
         return Err(CmdError::arity(spec.name));
     }
     server.stats.commands_processed.fetch_add(1, Relaxed);
+    let started = std::time::Instant::now();
     let mut ks = server.ks.lock();
     let changes = ks.changes;
     // in_exec: a handler that would block (model loads, runs) refuses instead
     let mut ctx = Ctx { server, ks: &mut ks, client, out, now: now_ms(), spec, blocked: false, run: None, in_exec: true, deferred: None, host_job: None };
     let r = (spec.run)(&mut ctx, args);
+    server.cmd_stats.record(command_id(spec, args), started.elapsed().as_micros() as u64, r.is_err());
     if r.is_ok() && ctx.ks.changes != changes {
         log_write(server, ctx.ks, spec, args);
     }
@@ -368,7 +587,11 @@ pub fn run_queued(ctx: &mut Ctx, multi: Multi) {
         let mut items: Vec<crate::resp::Arg> = cmd.into_iter().map(crate::resp::Arg::Inline).collect();
         let mut args = Args::new(&[], &mut items);
         let Some(spec) = lookup(args.get(0)) else { continue };
-        let r = if spec.has(flags::AI_RUN) {
+        let acl = if ctx.client.unrestricted { Ok(()) } else { acl_check(ctx.server, ctx.client, spec, command_id(spec, &args), &args, LogContext::Multi) };
+        let r = if let Err(e) = acl {
+            // the user changed since the command was queued
+            Err(e)
+        } else if spec.has(flags::AI_RUN) {
             Err(CmdError::err("Cannot run RedisAI command within a transaction or a LUA script"))
         } else {
             let mark = ctx.out.len();

@@ -1,6 +1,7 @@
 //! `Connection`: the asyncio buffered protocol for one client, implemented in Rust. uvloop reads
 //! straight into the session's input buffer (`get_buffer` returns this object, whose buffer is the
 //! free space of that input), and `buffer_updated` runs every complete command in one call.
+use std::io::Write;
 use std::os::raw::c_int;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -76,6 +77,52 @@ pub fn pump(py: Python<'_>, server: &Server, hooks: &Hooks) -> PyResult<usize> {
         }
     }
 }
+
+/// Connection work that waits for the host: closing the clients CLIENT KILL (or a deleted user)
+/// named, writing MONITOR feeds, and running what CLIENT PAUSE held back once it is over.
+/// One relaxed load when nothing waits.
+pub fn service(py: Python<'_>, server: &Server, hooks: &Hooks) -> PyResult<()> {
+    if !server.service_pending.load(Relaxed) {
+        return Ok(());
+    }
+    server.service_pending.store(false, Relaxed);
+    let conn = |id: u64| hooks.registry.lock().get(&id).map(|p| p.clone_ref(py));
+    let kills = std::mem::take(&mut *server.kills.lock());
+    for id in kills {
+        if let Some(c) = conn(id) {
+            c.get().close_now(py)?;
+        }
+    }
+    if server.monitor_count.load(Relaxed) > 0 {
+        let feeds: Vec<(u64, Vec<u8>)> =
+            server.monitors.lock().iter_mut().filter(|(_, p)| !p.is_empty()).map(|(id, p)| (*id, std::mem::take(p))).collect();
+        for (id, bytes) in feeds {
+            if let Some(c) = conn(id) {
+                c.get().write_raw(py, &bytes)?;
+            }
+        }
+    }
+    let waiting = !server.postponed_clients.lock().is_empty();
+    if waiting {
+        if server.pause_until_ms.load(Relaxed) != 0 && server.paused_for(true) {
+            // still paused: look again on the next tick
+            server.service_pending.store(true, Relaxed);
+        } else {
+            server.pause_until_ms.store(0, Relaxed);
+            let ids = std::mem::take(&mut *server.postponed_clients.lock());
+            for id in ids {
+                if let Some(c) = conn(id) {
+                    Connection::retry_postponed(c.bind(py))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replies up to this size are encrypted from one buffer (one TLS record); larger ones segment by
+/// segment, from the stored tensors' own buffers.
+const COALESCE_TLS: usize = 16 * 1024;
 
 /// Transport methods, looked up once per connection.
 struct Transport {
@@ -165,6 +212,8 @@ pub struct Connection {
     /// Bytes were handed to the transport, which may still hold some: later replies go the same
     /// way until its buffer is empty (so replies stay in order).
     handed_over: std::sync::atomic::AtomicBool,
+    /// A `tls-port` connection: uvloop reads ciphertext into its buffer, replies are encrypted.
+    tls: Option<Mutex<crate::tls::TlsConn>>,
 }
 
 impl Connection {
@@ -177,7 +226,28 @@ impl Connection {
             closed: Default::default(),
             waiting_fsync: Default::default(),
             handed_over: Default::default(),
+            tls: None,
         }
+    }
+
+    /// A connection of the TLS listener.
+    pub fn new_tls(server: Arc<Server>, hooks: Arc<Hooks>, tls: crate::tls::TlsConn) -> Self {
+        Connection { tls: Some(Mutex::new(tls)), ..Connection::new(server, hooks) }
+    }
+
+    /// Sends the TLS records rustls has ready: to the socket while the transport holds nothing,
+    /// the rest through the transport.
+    fn send_tls(&self, py: Python<'_>, t: &Transport, tls: &mut crate::tls::TlsConn) -> PyResult<()> {
+        if !tls.conn.wants_write() || self.closed.load(Relaxed) {
+            return Ok(());
+        }
+        let direct = t.fd >= 0 && self.transport_drained(py, t)?;
+        let rest = tls.drain(t.fd, direct);
+        if !rest.is_empty() {
+            self.handed_over.store(true, Relaxed);
+            t.write.call1(py, (PyBytes::new(py, &rest),))?;
+        }
+        Ok(())
     }
 
     /// A blocking command of this client finished: add `reply` and run the commands that waited.
@@ -192,6 +262,60 @@ impl Connection {
             self.flush(py, session)?;
         }
         Ok(run)
+    }
+
+    /// Closes the connection now (CLIENT KILL from another client).
+    fn close_now(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(t) = self.transport.get() {
+            if !self.closed.swap(true, Relaxed) {
+                t.close.call0(py)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends bytes that are not a reply (the MONITOR feed) through the transport.
+    fn write_raw(&self, py: Python<'_>, bytes: &[u8]) -> PyResult<()> {
+        if let Some(t) = self.transport.get() {
+            if let Some(tls) = &self.tls {
+                let mut tls = tls.lock();
+                let _ = tls.conn.writer().write_all(bytes);
+                return self.send_tls(py, t, &mut tls);
+            }
+            if !self.closed.load(Relaxed) {
+                self.handed_over.store(true, Relaxed);
+                t.write.call1(py, (PyBytes::new(py, bytes),))?;
+                self.server.stats.net_output_bytes.fetch_add(bytes.len() as u64, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// The pause that held this client's command is over: run it and what followed it.
+    fn retry_postponed(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.get();
+        let run = {
+            let mut guard = me.session.lock();
+            let Some(session) = guard.as_mut() else { return Ok(()) };
+            session.retry_postponed();
+            me.flush(py, session)?;
+            session.pending_run.take()
+        };
+        me.dispatch_pending(py, run)
+    }
+
+    /// Queues or runs inline the run the last command prepared, then pumps what completed.
+    fn dispatch_pending(&self, py: Python<'_>, run: Option<PendingRun>) -> PyResult<()> {
+        if let Some(run) = run {
+            let completions = &self.server.exec.completions;
+            completions.hold_wake();
+            let result = if dispatch_run(py, &self.server, run) { pump(py, &self.server, &self.hooks).map(|_| ()) } else { Ok(()) };
+            completions.release_wake();
+            crate::deferred::release_pending(py);
+            result?;
+        }
+        Ok(())
     }
 
     /// Writes what the session has produced so far.
@@ -231,7 +355,35 @@ impl Connection {
             return Ok(());
         }
         self.server.persist.flush_for_reply();
-        if !session.out.is_empty() && !self.closed.load(Relaxed) {
+        if let Some(tls) = &self.tls {
+            // encrypted from the output (stored tensors included) into rustls's records
+            let mut tls = tls.lock();
+            if !session.out.is_empty() && !self.closed.load(Relaxed) {
+                let n = session.out.len();
+                if let Some(b) = session.out.plain_bytes() {
+                    let _ = tls.conn.writer().write_all(b);
+                    session.out.clear();
+                } else if n <= COALESCE_TLS {
+                    // a small reply with a stored tensor in it: one TLS record, not one per segment
+                    let mut one = Vec::with_capacity(n);
+                    for s in session.out.take() {
+                        one.extend_from_slice(s.as_slice());
+                    }
+                    let _ = tls.conn.writer().write_all(&one);
+                } else {
+                    for s in session.out.take() {
+                        let _ = tls.conn.writer().write_all(s.as_slice());
+                    }
+                }
+                self.server.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
+            } else {
+                session.out.clear();
+            }
+            if session.client.close_after_reply || tls.finished {
+                tls.conn.send_close_notify();
+            }
+            self.send_tls(py, t, &mut tls)?;
+        } else if !session.out.is_empty() && !self.closed.load(Relaxed) {
             let n = session.out.len();
             // straight to the socket when the transport holds nothing: no Python object per reply
             let direct = t.fd >= 0 && self.transport_drained(py, t)?;
@@ -272,7 +424,8 @@ impl Connection {
         } else {
             session.out.clear();
         }
-        if session.client.close_after_reply && !self.closed.swap(true, Relaxed) {
+        let tls_finished = self.tls.as_ref().is_some_and(|t| t.lock().finished);
+        if (session.client.close_after_reply || tls_finished) && !self.closed.swap(true, Relaxed) {
             t.close.call0(py)?;
         }
         let mode = self.server.shutdown.lock().take();
@@ -300,11 +453,16 @@ impl Connection {
             pause_reading: transport.getattr("pause_reading")?.unbind(),
             resume_reading: transport.getattr("resume_reading")?.unbind(),
             get_write_buffer_size: transport.getattr("get_write_buffer_size")?.unbind(),
-            fd: transport
-                .call_method1("get_extra_info", ("socket",))
-                .and_then(|s| s.call_method0("fileno"))
-                .and_then(|f| f.extract::<c_int>())
-                .unwrap_or(-1),
+            // a TLS transport encrypts what it is given: the raw socket must never be written to
+            fd: if transport.call_method1("get_extra_info", ("ssl_object",)).is_ok_and(|o| !o.is_none()) {
+                -1
+            } else {
+                transport
+                    .call_method1("get_extra_info", ("socket",))
+                    .and_then(|s| s.call_method0("fileno"))
+                    .and_then(|f| f.extract::<c_int>())
+                    .unwrap_or(-1)
+            },
         };
         // TCP: (host, port[, flow, scope]); a Unix socket: its path for both ends ("path:0", as
         // Redis shows it), the peer being unnamed
@@ -343,6 +501,17 @@ impl Connection {
 
     unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
         let me = slf.get();
+        if let Some(tls) = &me.tls {
+            // ciphertext lands in the TLS buffer (a Box that never moves)
+            let mut tls = tls.lock();
+            let (ptr, len) = (tls.cipher.as_mut_ptr(), tls.cipher.len());
+            // SAFETY: the buffer lives as long as the connection and is only read in buffer_updated().
+            let rc = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr as *mut _, len as ffi::Py_ssize_t, 0, flags) };
+            if rc != 0 {
+                return Err(PyErr::fetch(slf.py()));
+            }
+            return Ok(());
+        }
         let mut guard = me.session.lock();
         let Some(session) = guard.as_mut() else {
             return Err(PyBufferError::new_err("connection is closed"));
@@ -359,26 +528,47 @@ impl Connection {
 
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
 
+    /// The size of the read window (uvloop's TLS transport asks before decrypting into it).
+    fn __len__(&self) -> usize {
+        if self.tls.is_some() {
+            return crate::tls::CIPHER_BUF;
+        }
+        self.session.lock().as_mut().map_or(0, |s| s.input.read_window().1)
+    }
+
     /// asyncio BufferedProtocol: `nbytes` landed in the buffer; run every complete command.
     fn buffer_updated(&self, py: Python<'_>, nbytes: usize) -> PyResult<()> {
         let run = {
             let mut guard = self.session.lock();
             let Some(session) = guard.as_mut() else { return Ok(()) };
-            session.input.commit(nbytes);
+            if let Some(tls) = &self.tls {
+                let mut tls = tls.lock();
+                if !tls.receive(nbytes, &mut session.input) {
+                    // a broken stream (a plaintext client, a refused certificate): alert, then close
+                    tls.finished = true;
+                    if let Some(t) = self.transport.get() {
+                        self.send_tls(py, t, &mut tls)?;
+                        if !self.closed.swap(true, Relaxed) {
+                            t.close.call0(py)?;
+                        }
+                    }
+                    return Ok(());
+                }
+                if let Some(t) = self.transport.get() {
+                    // handshake records
+                    self.send_tls(py, t, &mut tls)?;
+                }
+            } else {
+                session.input.commit(nbytes);
+            }
             self.server.stats.net_input_bytes.fetch_add(nbytes as u64, Relaxed);
             session.client.info.last_ms.store(redisai_core::server::now_ms(), Relaxed);
             session.process();
             self.flush(py, session)?;
             session.pending_run.take()
         };
-        if let Some(run) = run {
-            let completions = &self.server.exec.completions;
-            completions.hold_wake();
-            let result = if dispatch_run(py, &self.server, run) { pump(py, &self.server, &self.hooks).map(|_| ()) } else { Ok(()) };
-            completions.release_wake();
-            crate::deferred::release_pending(py);
-            result?;
-        }
+        self.dispatch_pending(py, run)?;
+        service(py, &self.server, &self.hooks)?;
         self.hooks.poll.note_activity(py, &self.server)
     }
 

@@ -44,7 +44,9 @@ fn call_work<'py>(py: Python<'py>, work: &Work, inputs: Bound<'py, PyList>) -> P
     let handle = work_handle(py, work)?;
     match work {
         Work::Model(_) => handle.bind(py).call_method1(pyo3::intern!(py, "run"), (inputs,)),
-        Work::Script(c) => handle.bind(py).call_method1(pyo3::intern!(py, "call"), (c.function.as_str(), inputs, c.keys.clone(), c.args.clone(), c.n_outputs)),
+        Work::Script(c) => redisai_core::acl::with_script_caller(c.caller.clone(), || {
+            handle.bind(py).call_method1(pyo3::intern!(py, "call"), (c.function.as_str(), inputs, c.keys.clone(), c.args.clone(), c.n_outputs))
+        }),
     }
 }
 
@@ -166,6 +168,7 @@ pub fn model_execute_now(
 ) -> PyResult<Vec<TensorView>> {
     use redisai_core::exec::{RunOutcome, RunRequest};
     use redisai_core::keyspace::Value;
+    redisai_core::session::check_script_model_run(server, key).map_err(PyRuntimeError::new_err)?;
     let found = match server.store.get() {
         // store mode: the model from this node's cache or the store (loading it needs the GIL)
         Some(store) => py.detach(|| redisai_core::store::ai::model_now(server, store, key)),

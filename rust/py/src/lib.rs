@@ -9,6 +9,7 @@ mod local;
 mod shared_view;
 mod store_loop;
 mod tensor_view;
+mod tls;
 
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ struct PyServer {
     hooks: Arc<Hooks>,
     /// eventfd the event loop watches; written when finished work is waiting.
     wake_fd: i32,
+    /// The TLS configuration of `tls-port` (set by `enable_tls`).
+    tls: std::sync::OnceLock<Arc<rustls::ServerConfig>>,
 }
 
 impl Drop for PyServer {
@@ -46,11 +49,21 @@ impl Drop for PyServer {
 impl PyServer {
     /// `options`: (name, value) pairs from the command line and config file, applied in order; a
     /// value is one string, or the list of a directive's arguments (`bind`, `save` take several).
-    /// A bad one raises ValueError(message, index of the option).
+    /// A bad one raises ValueError(message, index of the option). `user` lines define ACL users,
+    /// as in redis.conf.
     #[new]
     fn new(options: Vec<(String, Bound<'_, PyAny>)>, on_shutdown: Py<PyAny>) -> PyResult<Self> {
         let mut cfg = Config::default();
+        let mut users = Vec::new();
         for (index, (name, value)) in options.iter().enumerate() {
+            let words: Option<Vec<String>> = value.extract::<Vec<String>>().ok();
+            if name.eq_ignore_ascii_case("user") {
+                users.push(match &words {
+                    Some(w) => w.join(" "),
+                    None => value.extract::<String>()?,
+                });
+                continue;
+            }
             let applied = match value.extract::<String>() {
                 Ok(one) => cfg.set(name, &one, true),
                 Err(_) => {
@@ -72,6 +85,7 @@ impl PyServer {
             unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
         }
         let inner = Server::new(cfg, alloc::allocated);
+        redisai_core::commands::acl::startup(&inner, &users).map_err(PyValueError::new_err)?;
         // SAFETY: plain syscall; the fd is closed in Drop.
         let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if wake_fd < 0 {
@@ -87,7 +101,7 @@ impl PyServer {
         });
         let waker = hooks.clone();
         inner.exec.completions.set_waker(Box::new(move || waker.wake()));
-        Ok(PyServer { inner, hooks, wake_fd })
+        Ok(PyServer { inner, hooks, wake_fd, tls: Default::default() })
     }
 
     /// The fd to watch (add_reader): readable when blocked clients have replies waiting.
@@ -288,6 +302,21 @@ impl PyServer {
         Connection::new(self.inner.clone(), self.hooks.clone())
     }
 
+    /// Loads the `tls-*` options (certificate, key, CAs, client authentication, protocols,
+    /// suites); a ValueError says what is wrong. Call before `new_tls_connection`.
+    fn enable_tls(&self) -> PyResult<()> {
+        let config = tls::server_config(&self.inner.config.read()).map_err(PyValueError::new_err)?;
+        let _ = self.tls.set(config);
+        Ok(())
+    }
+
+    /// Protocol factory of the TLS listener: the connection decrypts and encrypts in Rust.
+    fn new_tls_connection(&self) -> PyResult<Connection> {
+        let config = self.tls.get().ok_or_else(|| PyValueError::new_err("enable_tls was not called"))?;
+        let conn = tls::TlsConn::new(config).map_err(PyValueError::new_err)?;
+        Ok(Connection::new_tls(self.inner.clone(), self.hooks.clone(), conn))
+    }
+
     /// Records the port actually bound (for `--port 0`), so INFO and CONFIG GET show it.
     fn set_bound_port(&self, port: u16) -> PyResult<()> {
         self.inner.config.write().set("port", &port.to_string(), true).map_err(|_| PyValueError::new_err("bad port"))
@@ -315,6 +344,18 @@ impl PyServer {
         self.inner.extra_info.write().insert(name.to_lowercase(), text.to_string());
     }
 
+    /// The `/metrics` text (OpenMetrics).
+    fn metrics_text(&self, py: Python<'_>) -> String {
+        let inner = self.inner.clone();
+        py.detach(move || redisai_core::metrics::render(&inner))
+    }
+
+    /// Periodic connection work: closes killed clients, writes MONITOR feeds, and runs the
+    /// commands a CLIENT PAUSE held back once it is over (the host calls it every few ms).
+    fn service(&self, py: Python<'_>) -> PyResult<()> {
+        connection::service(py, &self.inner, &self.hooks)
+    }
+
     /// Number of keys (for logs and tests).
     fn dbsize(&self) -> usize {
         self.inner.ks.lock().len()
@@ -336,6 +377,7 @@ fn serve_completions(py: Python<'_>, inner: &Arc<Server>, hooks: &Arc<Hooks>) ->
     let n = connection::pump(py, inner, hooks);
     completions.release_wake();
     deferred::release_pending(py);
+    connection::service(py, inner, hooks)?;
     hooks.poll.note_activity(py, inner)?;
     n
 }

@@ -56,6 +56,22 @@ pub struct RunStats {
     pub runs: AtomicU64,
     pub recent_us: AtomicU64,
     pub recent_batch_us: AtomicU64,
+    /// The metrics endpoint's counters and histograms (never reset).
+    pub metrics: RunMetrics,
+}
+
+/// Monotonic counters and histograms of a model's or script's runs (Prometheus metrics).
+#[derive(Default)]
+pub struct RunMetrics {
+    /// Requests answered, and those answered with an error.
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    /// Requests per framework call.
+    pub batch_size: crate::stats::Histogram,
+    /// Microseconds a request waited in its queue before its run started.
+    pub queue_wait_us: crate::stats::Histogram,
+    /// Microseconds a framework call took.
+    pub run_us: crate::stats::Histogram,
 }
 
 impl RunStats {

@@ -278,7 +278,8 @@ fn dag(ctx: &mut Ctx, args: &mut Args, kind: Kind) -> CmdResult {
         }
         persist_slots.push((key, slot));
     }
-    let plan = DagPlan { ops, slots, persist: persist_slots, deadline: timeout.map(|ms| Instant::now() + Duration::from_millis(ms)) };
+    let caller = crate::acl::ScriptCaller::of(ctx.client);
+    let plan = DagPlan { ops, slots, persist: persist_slots, deadline: timeout.map(|ms| Instant::now() + Duration::from_millis(ms)), caller };
     let (server, client, resp3, cancel) = (ctx.server.clone(), ctx.client.info.id, ctx.out.resp3, ctx.client.cancel.clone());
     ctx.deferred = Some(Box::new(move || DagRun::start(server, client, resp3, cancel, plan)));
     ctx.blocked = true;

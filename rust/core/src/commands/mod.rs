@@ -1,10 +1,12 @@
 //! The command table (name, arity, flags, key positions, handler) and the context a handler
 //! runs in. Every command the server knows is listed in `table.rs`; each family's handlers
 //! live in their own module.
+pub mod acl;
 pub mod ai_admin;
 pub mod ai_common;
 pub mod ai_keys;
 pub mod dag;
+pub mod diag;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -68,6 +70,8 @@ pub struct CommandSpec {
     /// Redis convention: n exact, -n at least n (the name counts).
     pub arity: i32,
     pub flags: u32,
+    /// ACL categories (`crate::acl::cat`).
+    pub acl: u32,
     pub first_key: i32,
     pub last_key: i32,
     pub step: i32,
@@ -76,9 +80,76 @@ pub struct CommandSpec {
     pub run: Handler,
 }
 
+/// A subcommand of a container command (`config|get`): its own ACL categories and statistics.
+pub struct SubSpec {
+    pub parent: &'static str,
+    pub name: &'static str,
+    pub acl: u32,
+}
+
+/// Number of command ids: every table entry, then every subcommand.
+pub fn id_count() -> usize {
+    table::COMMANDS.len() + table::SUBCOMMANDS.len()
+}
+
+/// The full name of command id `id` (`get`, `config|get`), as ACL rules and INFO name it.
+pub fn id_name(id: usize) -> String {
+    match table::COMMANDS.get(id) {
+        Some(c) => c.name.to_string(),
+        None => table::SUBCOMMANDS.get(id - table::COMMANDS.len()).map(|s| format!("{}|{}", s.parent, s.name)).unwrap_or_default(),
+    }
+}
+
+/// ACL categories of command id `id`.
+pub fn id_acl(id: usize) -> u32 {
+    match table::COMMANDS.get(id) {
+        Some(c) => c.acl,
+        None => table::SUBCOMMANDS.get(id - table::COMMANDS.len()).map_or(0, |s| s.acl),
+    }
+}
+
+/// Ids of the subcommands of `parent` (empty for plain commands).
+pub fn subcommand_ids(parent: &str) -> impl Iterator<Item = usize> + '_ {
+    let base = table::COMMANDS.len();
+    table::SUBCOMMANDS.iter().enumerate().filter(move |(_, s)| s.parent == parent).map(move |(i, _)| base + i)
+}
+
+/// Finds a command or subcommand id by its full name (`get`, `config|get`), case-insensitively.
+pub fn id_by_name(name: &str) -> Option<usize> {
+    match name.split_once('|') {
+        None => lookup(name.as_bytes()).map(|c| c.id()),
+        Some((parent, sub)) => {
+            let p = lookup(parent.as_bytes())?;
+            let base = table::COMMANDS.len();
+            table::SUBCOMMANDS.iter().position(|s| s.parent == p.name && s.name.eq_ignore_ascii_case(sub)).map(|i| base + i)
+        }
+    }
+}
+
 impl CommandSpec {
     pub fn has(&self, f: u32) -> bool {
         self.flags & f != 0
+    }
+
+    /// This command's position in the table (its id for ACL bits and statistics).
+    pub fn id(&self) -> usize {
+        (self as *const CommandSpec as usize - table::COMMANDS.as_ptr() as usize) / std::mem::size_of::<CommandSpec>()
+    }
+
+    /// The id a concrete invocation is counted and permitted under: the subcommand's when this is
+    /// a container command and `sub` names one of its subcommands, else the command's own.
+    pub fn id_for(&self, sub: Option<&[u8]>) -> usize {
+        if let Some(sub) = sub {
+            let first = SUBCOMMAND_START.get_or_init(subcommand_starts);
+            if let Some(&(start, end)) = first.get(self.id()) {
+                for i in start..end {
+                    if table::SUBCOMMANDS[i].name.as_bytes().eq_ignore_ascii_case(sub) {
+                        return table::COMMANDS.len() + i;
+                    }
+                }
+            }
+        }
+        self.id()
     }
 
     pub fn arity_ok(&self, argc: usize) -> bool {
@@ -121,11 +192,45 @@ pub struct ClientState {
     pub store_link: Option<(std::sync::Arc<crate::store::conn::Conn>, Option<u16>)>,
     /// `cluster-enabled yes`: ASKING was sent; the next command goes to the store after one.
     pub asking: bool,
+    /// The ACL user commands run as (the default user until AUTH).
+    pub user: Arc<crate::acl::User>,
+    /// `Server::acl_epoch` when `user` was read: a change means re-read it.
+    pub acl_epoch: u64,
+    /// The user may run everything on every key: the per-command ACL check is skipped.
+    pub unrestricted: bool,
+    /// The command CLIENT PAUSE held back (run by `Session::retry_postponed`).
+    pub postponed: Option<Vec<Vec<u8>>>,
 }
 
 impl ClientState {
-    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> ClientState {
-        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false, store_wait: None, store_link: None, asking: false }
+    /// A connection running as the default user; authenticated when it needs no password.
+    pub fn new(server: &Server, info: Arc<ClientInfo>) -> ClientState {
+        let epoch = server.acl_epoch.load(std::sync::atomic::Ordering::Relaxed);
+        let user = server.default_user();
+        let authenticated = user.enabled && user.nopass;
+        ClientState::with_user(info, authenticated, user, epoch)
+    }
+
+    /// Server-side code (AOF replay, scripts' commands): authenticated, every permission.
+    pub fn internal(info: Arc<ClientInfo>) -> ClientState {
+        ClientState::with_user(info, true, Arc::new(crate::acl::User::default_user(0)), u64::MAX)
+    }
+
+    /// A script's caller, for checking its `redis.execute` calls.
+    pub fn script(info: Arc<ClientInfo>, user: Arc<crate::acl::User>) -> ClientState {
+        ClientState::with_user(info, true, user, u64::MAX)
+    }
+
+    fn with_user(info: Arc<ClientInfo>, authenticated: bool, user: Arc<crate::acl::User>, acl_epoch: u64) -> ClientState {
+        let unrestricted = user.unrestricted();
+        ClientState { info, cancel: Default::default(), authenticated, multi: None, watched: Vec::new(), close_after_reply: false, user, acl_epoch, unrestricted, postponed: None, store_wait: None, store_link: None, asking: false }
+    }
+
+    /// Runs as `user` from now on (AUTH, HELLO AUTH, a changed user).
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>) {
+        self.unrestricted = user.unrestricted();
+        *self.info.user.lock() = user.name.clone();
+        self.user = user;
     }
 }
 
@@ -163,6 +268,22 @@ impl Ctx<'_> {
             }),
         });
     }
+}
+
+/// For each table entry, the range of its subcommands in `SUBCOMMANDS` (they are listed together).
+static SUBCOMMAND_START: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
+
+fn subcommand_starts() -> Vec<(usize, usize)> {
+    table::COMMANDS
+        .iter()
+        .map(|c| {
+            let mut it = table::SUBCOMMANDS.iter().enumerate().filter(|(_, s)| s.parent == c.name).map(|(i, _)| i);
+            match it.next() {
+                None => (0, 0),
+                Some(first) => (first, it.next_back().unwrap_or(first) + 1),
+            }
+        })
+        .collect()
 }
 
 static LOOKUP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();

@@ -342,6 +342,7 @@ fn queue_call(ctx: &mut Ctx, script: Arc<Script>, call: CallArgs) -> CmdResult {
         keys: call.keys,
         args: call.args,
         n_outputs: call.outputs.len(),
+        caller: crate::acl::ScriptCaller::of(ctx.client),
     });
     queue_run(ctx, &queue, work, inputs, call.outputs, call.timeout);
     Ok(())

@@ -35,27 +35,53 @@ pub fn echo(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     Ok(())
 }
 
-fn check_password(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
-    let cfg = ctx.server.config.read();
-    match cfg.requirepass() {
-        None if user == b"default" && ctx.spec.name == "hello" => Ok(()),
-        None => Err(CmdError::err(
-            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        )),
-        Some(p) if user == b"default" && p.as_bytes() == pass => Ok(()),
-        Some(_) => Err(CmdError::line("WRONGPASS invalid username-password pair or user is disabled.")),
+/// Authenticates the connection as `user` (the ACL user's passwords); a failure is logged in the
+/// ACL LOG (reason `auth`), as Redis logs it.
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
+    let name = lossy(user);
+    let found = ctx.server.acl.read().user(&name);
+    match found {
+        Some(u) if u.check_password(pass) => {
+            ctx.client.set_user(u);
+            ctx.client.acl_epoch = ctx.server.acl_epoch.load(Relaxed);
+            ctx.client.authenticated = true;
+            Ok(())
+        }
+        _ => {
+            let context = if ctx.client.multi.is_some() { crate::acl::LogContext::Multi } else { crate::acl::LogContext::Toplevel };
+            let info = client_line(&ctx.client.info, ctx.now, ctx.spec.name);
+            let max = ctx.server.config.read().acllog_max_len();
+            let entry = crate::acl::LogEntry {
+                count: 1,
+                reason: crate::acl::Denial::Auth,
+                context,
+                object: "AUTH".into(),
+                username: name,
+                updated_ms: ctx.now,
+                client_info: info,
+            };
+            ctx.server.acl.write().log_denial(entry, max);
+            Err(CmdError::line("WRONGPASS invalid username-password pair or user is disabled."))
+        }
     }
 }
 
 /// AUTH [username] password
 pub fn auth(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     let (user, pass) = match args.len() {
-        2 => (&b"default"[..], args.get(1)),
+        2 => {
+            let d = ctx.server.default_user();
+            if d.nopass {
+                return Err(CmdError::err(
+                    "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                ));
+            }
+            (&b"default"[..], args.get(1))
+        }
         3 => (args.get(1), args.get(2)),
         _ => return Err(CmdError::syntax()),
     };
-    check_password(ctx, user, pass)?;
-    ctx.client.authenticated = true;
+    authenticate(ctx, user, pass)?;
     ctx.out.ok();
     Ok(())
 }
@@ -76,8 +102,7 @@ pub fn hello(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
     while i < args.len() {
         let more = args.len() - i - 1;
         if is(args.get(i), "AUTH") && more >= 2 {
-            check_password(ctx, args.get(i + 1), args.get(i + 2))?;
-            ctx.client.authenticated = true;
+            authenticate(ctx, args.get(i + 1), args.get(i + 2))?;
             i += 3;
         } else if is(args.get(i), "SETNAME") && more >= 1 {
             let name = args.get(i + 1);
@@ -168,7 +193,11 @@ pub fn reset(ctx: &mut Ctx, _args: &mut Args) -> CmdResult {
     ctx.out.resp3 = false;
     ctx.client.info.resp.store(2, Relaxed);
     ctx.client.info.name.lock().clear();
-    ctx.client.authenticated = ctx.server.config.read().requirepass().is_none();
+    let d = ctx.server.default_user();
+    ctx.client.authenticated = d.enabled && d.nopass;
+    ctx.client.set_user(d);
+    ctx.client.acl_epoch = ctx.server.acl_epoch.load(Relaxed);
+    ctx.client.info.no_evict.store(false, Relaxed);
     ctx.out.simple("RESET");
     Ok(())
 }
@@ -244,7 +273,11 @@ fn reply_command_info(out: &mut dyn Reply, c: &CommandSpec) {
     out.int(c.first_key as i64);
     out.int(c.last_key as i64);
     out.int(c.step as i64);
-    out.set(0); // ACL categories
+    let cats: Vec<&str> = crate::acl::cat::NAMES.iter().filter(|(_, f)| c.acl & f != 0).map(|(n, _)| *n).collect();
+    out.set(cats.len());
+    for n in cats {
+        out.simple(&format!("@{n}"));
+    }
     out.set(0); // tips
     out.array(0); // key specs
     out.array(0); // subcommands
@@ -414,9 +447,13 @@ fn validate_client_name(name: &[u8]) -> CmdResult {
     Ok(())
 }
 
-fn client_line(c: &ClientInfo, now: u64, cmd: &str) -> String {
+/// The CLIENT LIST line of a connection (also the ACL LOG's `client-info`).
+pub fn client_line(c: &ClientInfo, now: u64, cmd: &str) -> String {
     let last = c.last_ms.load(Relaxed);
     let mut flags = String::new();
+    if c.monitor.load(Relaxed) {
+        flags.push('O');
+    }
     if c.in_multi.load(Relaxed) {
         flags.push('x');
     }
@@ -426,11 +463,14 @@ fn client_line(c: &ClientInfo, now: u64, cmd: &str) -> String {
     if c.is_unix() {
         flags.push('U');
     }
+    if c.no_evict.load(Relaxed) {
+        flags.push('e');
+    }
     if flags.is_empty() {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -441,6 +481,7 @@ fn client_line(c: &ClientInfo, now: u64, cmd: &str) -> String {
         if c.in_multi.load(Relaxed) { 0 } else { -1 },
         c.qbuf.load(Relaxed),
         cmd,
+        c.user.lock(),
         c.resp.load(Relaxed),
         c.lib_name.lock(),
         c.lib_ver.lock(),
@@ -525,14 +566,127 @@ pub fn client(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
             }
             ctx.out.verbatim(&text);
         }
-        (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => ctx.out.ok(),
+        (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => {
+            let on = if is(args.get(2), "ON") {
+                true
+            } else if is(args.get(2), "OFF") {
+                false
+            } else {
+                return Err(CmdError::syntax());
+            };
+            if sub == b"NO-EVICT" {
+                me.no_evict.store(on, Relaxed);
+            }
+            ctx.out.ok()
+        }
+        (b"KILL", _) if argc >= 3 => client_kill(ctx, args)?,
+        (b"PAUSE", 3 | 4) => {
+            let ms = parse_i64(args.get(2)).filter(|&v| v >= 0).ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+            let writes_only = if argc == 4 {
+                if is(args.get(3), "WRITE") {
+                    true
+                } else if is(args.get(3), "ALL") {
+                    false
+                } else {
+                    return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL"));
+                }
+            } else {
+                false
+            };
+            let s = &ctx.server;
+            let until = ctx.now + ms as u64;
+            // a pause in force only lengthens, and ALL wins over WRITE (as Redis combines them)
+            if s.pause_until_ms.load(Relaxed) < ctx.now {
+                s.pause_writes_only.store(writes_only, Relaxed);
+            } else if !writes_only {
+                s.pause_writes_only.store(false, Relaxed);
+            }
+            s.pause_until_ms.fetch_max(until, Relaxed);
+            ctx.out.ok()
+        }
+        (b"UNPAUSE", 2) => {
+            ctx.server.pause_until_ms.store(0, Relaxed);
+            ctx.out.ok()
+        }
         (b"REPLY", 3) if is(args.get(2), "ON") => ctx.out.ok(),
-        (b"ID" | b"GETNAME" | b"SETNAME" | b"SETINFO" | b"INFO" | b"NO-EVICT" | b"NO-TOUCH" | b"REPLY", _) => {
+        (b"ID" | b"GETNAME" | b"SETNAME" | b"SETINFO" | b"INFO" | b"NO-EVICT" | b"NO-TOUCH" | b"REPLY" | b"KILL" | b"PAUSE" | b"UNPAUSE", _) => {
             return Err(CmdError::arity(&format!("client|{}", lossy(&sub).to_lowercase())));
         }
         _ => return Err(unknown_subcommand(args.get(1), "CLIENT")),
     }
     Ok(())
+}
+
+/// CLIENT KILL addr:port | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [USER name] [SKIPME yes|no]
+fn client_kill(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
+    let me = ctx.client.info.id;
+    let clients = ctx.server.clients();
+    if args.len() == 3 {
+        // the old form: one address, +OK or an error
+        let addr = args.get(2);
+        let Some(c) = clients.iter().find(|c| c.addr.as_bytes() == addr) else { return Err(CmdError::err("No such client")) };
+        kill(ctx, c.id, me);
+        ctx.out.ok();
+        return Ok(());
+    }
+    let (mut id, mut addr, mut laddr, mut user, mut skipme) = (None, None, None, None, true);
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let (opt, val) = (args.get(i), args.get(i + 1));
+        if is(opt, "ID") {
+            id = Some(parse_i64(val).filter(|&v| v > 0).ok_or_else(|| CmdError::err("client-id should be greater than 0"))? as u64);
+        } else if is(opt, "ADDR") {
+            addr = Some(val.to_vec());
+        } else if is(opt, "LADDR") {
+            laddr = Some(val.to_vec());
+        } else if is(opt, "USER") {
+            let name = lossy(val);
+            if ctx.server.acl.read().user(&name).is_none() {
+                return Err(CmdError::err(format!("No such user '{name}'")));
+            }
+            user = Some(name);
+        } else if is(opt, "SKIPME") {
+            skipme = if is(val, "yes") {
+                true
+            } else if is(val, "no") {
+                false
+            } else {
+                return Err(CmdError::syntax());
+            };
+        } else if is(opt, "TYPE") {
+            if !(is(val, "normal") || is(val, "master") || is(val, "replica") || is(val, "slave") || is(val, "pubsub")) {
+                return Err(CmdError::err(format!("Unknown client type '{}'", lossy(val))));
+            }
+        } else {
+            return Err(CmdError::syntax());
+        }
+        i += 2;
+    }
+    if i != args.len() {
+        return Err(CmdError::syntax());
+    }
+    let mut n = 0;
+    for c in &clients {
+        let matches = id.is_none_or(|v| v == c.id)
+            && addr.as_ref().is_none_or(|a| a == c.addr.as_bytes())
+            && laddr.as_ref().is_none_or(|a| a == c.laddr.as_bytes())
+            && user.as_ref().is_none_or(|u| *u == *c.user.lock());
+        if matches && !(skipme && c.id == me) {
+            kill(ctx, c.id, me);
+            n += 1;
+        }
+    }
+    ctx.out.int(n);
+    Ok(())
+}
+
+/// Closes connection `id`: this one after its reply, another through the host.
+fn kill(ctx: &mut Ctx, id: u64, me: u64) {
+    if id == me {
+        ctx.client.close_after_reply = true;
+    } else {
+        ctx.server.kill_client(id);
+    }
 }
 
 // ---------------------------------------------------------------- CONFIG
@@ -585,6 +739,7 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
         }
         *cfg = candidate;
         ctx.ks.set_eviction(cfg.eviction());
+        ctx.server.cmd_stats.configure(&cfg);
         drop(cfg);
         for i in (2..args.len()).step_by(2) {
             match crate::config::Config::canonical(&lossy(args.get(i))) {
@@ -605,6 +760,10 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
                         target.store(v, Relaxed);
                     }
                 }
+                Some("requirepass") => {
+                    let pass = ctx.server.config.read().get("requirepass").unwrap_or("").to_string();
+                    ctx.server.change_acl(|acl| acl.set_default_password(&pass));
+                }
                 Some("appendfsync") => {
                     let p = ctx.server.config.read().get("appendfsync").unwrap_or("everysec").to_string();
                     crate::persist::set_fsync_policy(ctx.server, &p);
@@ -619,6 +778,7 @@ pub fn config(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
             c.store(0, Relaxed);
         }
         ctx.ks.stats = Default::default();
+        ctx.server.cmd_stats.reset();
         ctx.out.ok();
     } else if is(sub, "REWRITE") && args.len() == 2 {
         return Err(CmdError::err("CONFIG REWRITE is not supported: put options in the file given to --config"));
@@ -729,7 +889,37 @@ pub fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
         }
         "cluster" => t += &format!("# Cluster\r\ncluster_enabled:{}\r\n", s.store.get().is_some() as u8),
         "store" => t += &s.store.get()?.info(),
-        "errorstats" => t += "# Errorstats\r\n",
+        "errorstats" => {
+            t += "# Errorstats\r\n";
+            for (code, n) in s.cmd_stats.errors() {
+                t += &format!("errorstat_{code}:count={n}\r\n");
+            }
+        }
+        "commandstats" => {
+            t += "# Commandstats\r\n";
+            for (id, st) in s.cmd_stats.by_id.iter().enumerate() {
+                let calls = st.calls();
+                let (rejected, failed) = (st.rejected.load(Relaxed), st.failed.load(Relaxed));
+                if calls == 0 && rejected == 0 && failed == 0 {
+                    continue;
+                }
+                let usec = st.usec();
+                let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                t += &format!(
+                    "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+                    super::id_name(id)
+                );
+            }
+        }
+        "latencystats" => {
+            t += "# Latencystats\r\n";
+            for (id, st) in s.cmd_stats.by_id.iter().enumerate() {
+                let (Some(p50), Some(p99), Some(p999)) = (st.latency.percentile(50.0), st.latency.percentile(99.0), st.latency.percentile(99.9)) else {
+                    continue;
+                };
+                t += &format!("latency_percentiles_usec_{}:p50={p50:.3},p99={p99:.3},p99.9={p999:.3}\r\n", super::id_name(id));
+            }
+        }
         "keyspace" => {
             t += "# Keyspace\r\n";
             if !ctx.ks.is_empty() {
@@ -788,6 +978,10 @@ pub fn info(ctx: &mut Ctx, args: &mut Args) -> CmdResult {
             "all" | "everything" | "default" => {
                 names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
                 names.extend(store.iter().cloned());
+                if s != "default" {
+                    // as Redis: not in the default INFO, but in ALL and EVERYTHING
+                    names.extend(["commandstats", "latencystats"].map(String::from));
+                }
                 names.extend(extra.iter().cloned());
             }
             _ => names.push(s),

@@ -27,6 +27,8 @@ pub struct ScriptCall {
     pub args: Vec<String>,
     /// OUTPUTS given: the function must return exactly this many tensors (0: not checked).
     pub n_outputs: usize,
+    /// The client whose permissions the script's `redis.execute` calls have (None: unrestricted).
+    pub caller: Option<crate::acl::ScriptCaller>,
 }
 
 /// What a request runs.
@@ -135,6 +137,7 @@ impl Batch {
     pub fn complete(mut self, outputs: Vec<Tensor>) {
         let micros = self.started.elapsed().as_micros() as u64;
         let stats = self.work().stats();
+        self.observe(micros);
         stats.runs.fetch_add(1, Relaxed);
         stats.record_run_time(micros, self.requests.len());
         if let Work::Model(m) = self.work() {
@@ -150,6 +153,7 @@ impl Batch {
                 stats.samples.fetch_add(samples, Relaxed);
             }
             stats.calls.fetch_add(1, Relaxed);
+            stats.metrics.requests.fetch_add(1, Relaxed);
             stats.duration_us.fetch_add(micros, Relaxed);
             (r.done)(RunOutcome::Ok(outputs));
             return;
@@ -165,6 +169,7 @@ impl Batch {
             row += rows;
             let stats = r.work.stats();
             stats.calls.fetch_add(1, Relaxed);
+            stats.metrics.requests.fetch_add(1, Relaxed);
             match mine {
                 Ok(v) => {
                     stats.samples.fetch_add(rows as u64, Relaxed);
@@ -173,9 +178,20 @@ impl Batch {
                 }
                 Err(e) => {
                     stats.errors.fetch_add(1, Relaxed);
+                    stats.metrics.errors.fetch_add(1, Relaxed);
                     (r.done)(RunOutcome::Err(e));
                 }
             }
+        }
+    }
+
+    /// The metrics of one framework call that took `micros`: batch size, run time, queue waits.
+    fn observe(&self, micros: u64) {
+        let m = &self.work().stats().metrics;
+        m.batch_size.observe(self.requests.len() as u64);
+        m.run_us.observe(micros);
+        for r in &self.requests {
+            m.queue_wait_us.observe(self.started.saturating_duration_since(r.enqueued).as_micros() as u64);
         }
     }
 
@@ -185,6 +201,8 @@ impl Batch {
             let stats = r.work.stats();
             stats.calls.fetch_add(1, Relaxed);
             stats.errors.fetch_add(1, Relaxed);
+            stats.metrics.requests.fetch_add(1, Relaxed);
+            stats.metrics.errors.fetch_add(1, Relaxed);
             (r.done)(RunOutcome::Err(msg.clone()));
         }
     }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::{CancelFlag, RunOutcome, RunRequest, ScriptCall, Work};
+use crate::acl::ScriptCaller;
 use crate::ai::{Model, Script};
 use crate::commands::ai_common::error_line;
 use crate::commands::tensor::{reply_tensor, GetFormat};
@@ -35,7 +36,7 @@ impl OpKind {
     }
 
     /// What a run request for a model or script op runs.
-    fn work(&self) -> Option<Work> {
+    fn work(&self, caller: &Option<ScriptCaller>) -> Option<Work> {
         match self {
             OpKind::Model { model, .. } => Some(Work::Model(model.clone())),
             OpKind::Script { script, function, keys, args, outputs, .. } => Some(Work::Script(ScriptCall {
@@ -44,6 +45,7 @@ impl OpKind {
                 keys: keys.clone(),
                 args: args.clone(),
                 n_outputs: outputs.len(),
+                caller: caller.clone(),
             })),
             OpKind::TensorSet | OpKind::TensorGet { .. } => None,
         }
@@ -64,6 +66,8 @@ pub struct DagPlan {
     /// (key, slot holding its final version)
     pub persist: Vec<(Vec<u8>, usize)>,
     pub deadline: Option<Instant>,
+    /// Who runs the DAG: its scripts' `redis.execute` calls are checked against this user.
+    pub caller: Option<ScriptCaller>,
 }
 
 struct DagState {
@@ -153,7 +157,7 @@ impl DagRun {
                             continue;
                         }
                         {
-                            let Some(work) = st.plan.ops[i].work() else { continue };
+                            let Some(work) = st.plan.ops[i].work(&st.plan.caller) else { continue };
                             let tensors: Vec<Tensor> = inputs.iter().filter_map(|&s| st.plan.slots[s].clone()).collect();
                             let me = run.clone();
                             let request = RunRequest {

@@ -110,6 +110,9 @@ pub fn tensor_command(buf: &mut Vec<u8>, key: &[u8], t: &crate::tensor::Tensor) 
     encode_command(buf, &argv);
 }
 
+/// Microseconds each fsync of the log took (the metrics' fsync latency histogram).
+pub static FSYNC_US: std::sync::LazyLock<crate::stats::Histogram> = std::sync::LazyLock::new(Default::default);
+
 /// The open log.
 pub struct Aof {
     pub path: PathBuf,
@@ -167,7 +170,9 @@ impl Aof {
     }
 
     pub fn sync(&mut self) -> io::Result<()> {
+        let started = Instant::now();
         self.file.sync_data()?;
+        FSYNC_US.observe(started.elapsed().as_micros() as u64);
         self.unsynced = false;
         self.last_fsync = Instant::now();
         Ok(())

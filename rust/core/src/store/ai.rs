@@ -170,7 +170,7 @@ pub fn in_transaction(server: &Arc<Server>, spec: &'static CommandSpec, argv: &[
             let mut items: Vec<Arg> = argv.iter().cloned().map(Arg::Inline).collect();
             let mut args = Args::new(&[], &mut items);
             let mut overlay = Keyspace::new();
-            let mut client = ClientState::new(server.internal_client.clone(), true);
+            let mut client = ClientState::internal(server.internal_client.clone());
             let mut out = Out::new(false);
             if let Err(e) = run_handler(server, &mut client, &mut out, spec, &mut args, &mut overlay, false) {
                 return InTx::Answer(error_line(&e.0));
@@ -207,7 +207,7 @@ pub fn format_tensorget(server: &Arc<Server>, argv: &[Vec<u8>], got: &[u8], resp
     let mut items: Vec<Arg> = argv.iter().cloned().map(Arg::Inline).collect();
     let mut args = Args::new(&[], &mut items);
     let Some(spec) = lookup(b"ai.tensorget") else { return error_line("ERR internal") };
-    let mut client = ClientState::new(server.internal_client.clone(), true);
+    let mut client = ClientState::internal(server.internal_client.clone());
     let mut out = Out::new(resp3);
     match run_handler(server, &mut client, &mut out, spec, &mut args, &mut overlay, false) {
         Ok(_) => out.to_vec(),
