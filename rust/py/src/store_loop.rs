@@ -16,8 +16,11 @@ pub struct StoreLoop {
     wake: Box<dyn Fn() + Send + Sync>,
     /// `(loop.add_reader, loop.remove_reader, the server's store_readable)`; taken by `clear`
     /// when the loop stops (they refer to the server: kept, they would keep it alive).
-    loop_fns: Mutex<Option<(Py<PyAny>, Py<PyAny>, Py<PyAny>)>>,
+    loop_fns: Mutex<Option<LoopFns>>,
 }
+
+/// `(loop.add_reader, loop.remove_reader, the server's store_readable)`.
+type LoopFns = (Py<PyAny>, Py<PyAny>, Py<PyAny>);
 
 impl LoopHost for StoreLoop {
     fn watch(&self, reader: Arc<LoopReader>) {
