@@ -128,11 +128,14 @@ def test_add_node_and_reshard_move_ai_keys(tmp_path: Path) -> None:
         add = subprocess.run(["redis-cli", "--cluster", "add-node", f"127.0.0.1:{new.front_port}", f"127.0.0.1:{first.front_port}"],
                              capture_output=True, text=True, timeout=120, check=False)
         assert add.returncode == 0, add.stdout + add.stderr
-        deadline = time.monotonic() + 20
-        while len(redis.Redis(port=first.front_port).execute_command("CLUSTER", "NODES").splitlines()) < 4:
+        # joined when every node knows four and the new one sees the cluster ok (it learns the
+        # slot map by gossip: a MIGRATE to it before then answers CLUSTERDOWN)
+        deadline = time.monotonic() + 30
+        while not all(len(redis.Redis(port=f.front_port).execute_command("CLUSTER", "NODES").splitlines()) == 4
+                      and "cluster_state:ok" in redis.Redis(port=f.front_port).execute_command("CLUSTER", "INFO").decode()
+                      for f in fronts):
             assert time.monotonic() < deadline, "the new node did not join"
             time.sleep(0.2)
-        time.sleep(1)  # gossip reaches every node
         new_id = redis.Redis(port=new.front_port).execute_command("CLUSTER", "MYID").decode()
         reshard = subprocess.run(["redis-cli", "--cluster", "reshard", f"127.0.0.1:{first.front_port}", "--cluster-from", "all",
                                   "--cluster-to", new_id, "--cluster-slots", "2000", "--cluster-yes"],
