@@ -1,11 +1,20 @@
 """ONNX backend: onnxruntime sessions, with intra/inter-op threads, the execution timeout (long
-runs are terminated) and BACKEND_MEMORY_LIMIT (a capped CPU arena)."""
+runs are terminated) and BACKEND_MEMORY_LIMIT (a capped CPU arena).
+
+CPU models whose inputs and outputs are all numeric tensors are loaded through onnxruntime's C API
+(the `libonnxruntime.so` this wheel ships, opened by the server core at run time): the server then
+runs them from Rust, with no Python per run and without the GIL, so worker threads compute while
+the event loop serves other clients. GPU models, STRING tensors and BACKEND_MEMORY_LIMIT keep the
+Python session (`REDISAI_FAST_ONNX_C_API=0` keeps it for every model)."""
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +22,8 @@ import onnxruntime as ort
 
 from redisai_fast import _core
 from redisai_fast.backends import BackendError, Device, Options, framework_message, gpu_missing
+
+log = logging.getLogger("redisai_fast.backends.onnx")
 
 
 class Watchdog:
@@ -90,6 +101,43 @@ class OnnxModel:
         return [to_output(o) for o in outs]
 
 
+class OnnxNativeModel:
+    """A CPU model loaded through onnxruntime's C API: the server runs `native` itself; `run` is
+    for callers of the adapter interface."""
+
+    def __init__(self, native: Any) -> None:
+        self.native = native
+        self.input_names = list(native.input_names)
+        self.output_names = list(native.output_names)
+
+    def run(self, inputs: list[Any]) -> list[Any]:
+        if len(inputs) != len(self.input_names):
+            raise BackendError(f"ERR Expected {len(self.input_names)} inputs but got {len(inputs)}")
+        try:
+            return self.native.run(inputs)
+        except RuntimeError as exc:
+            raise BackendError(str(exc), verbatim=True) from exc
+
+
+def c_api_library() -> str | None:
+    """The onnxruntime shared library beside this wheel's Python binding, if it ships one."""
+    if os.environ.get("REDISAI_FAST_ONNX_C_API", "1") == "0":
+        return None
+    capi = Path(ort.__file__).resolve().parent / "capi"
+    found = sorted(capi.glob("libonnxruntime.so.*")) or sorted(capi.glob("libonnxruntime.so"))
+    if not found:
+        return None
+    try:
+        version = _core.OrtSession.library_version(str(found[-1]))
+    except ValueError as exc:
+        log.warning("onnxruntime's C API cannot be used (%s): ONNX models run through its Python binding", exc)
+        return None
+    if version != ort.__version__.split("+")[0]:
+        log.warning("%s is onnxruntime %s, the binding %s: ONNX models run through the binding", found[-1], version, ort.__version__)
+        return None
+    return str(found[-1])
+
+
 def to_output(o: Any) -> Any:
     a = np.asarray(o)
     if a.dtype == object or a.dtype.kind in "SU":
@@ -111,11 +159,20 @@ class OnnxBackend:
             info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
             ort.create_and_register_allocator(info, cfg)
             self._arena_registered = True
+        self._c_api = c_api_library()
 
     def version(self) -> str:
         return ort.__version__
 
-    def load(self, blob: Any, device: Device, inputs: list[str], outputs: list[str]) -> OnnxModel:
+    def load(self, blob: Any, device: Device, inputs: list[str], outputs: list[str]) -> OnnxModel | OnnxNativeModel:
+        if self._c_api is not None and not device.is_gpu and not self._arena_registered:
+            try:
+                native = _core.OrtSession(self._c_api, blob, self.options.intra_threads, self.options.inter_op_parallelism,
+                                          self.options.model_execution_timeout_ms)
+            except ValueError:
+                native = None  # the binding's session below fails too, with the message clients know
+            if native is not None and native.plain:
+                return OnnxNativeModel(native)
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.intra_op_num_threads = self.options.intra_threads

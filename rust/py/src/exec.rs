@@ -13,17 +13,44 @@ use redisai_core::exec::{Batch, HostJob, LoadedModel, RunQueue, Work};
 use redisai_core::tensor::{DType, Tensor, TensorInit};
 
 use crate::deferred::{release_pending, PyRef};
+use crate::ort;
 use crate::shared_view::SharedView;
 use crate::tensor_view::{tensor_from_py, TensorView};
 
-/// A model's or script's framework object (what a backend adapter's `load` returned).
-pub struct PyHandle(pub PyRef);
+/// A model's or script's framework object (what a backend adapter's `load` returned), and the
+/// session the server runs itself when the adapter gave one (`native`: ONNX on the CPU).
+pub struct PyHandle {
+    pub obj: PyRef,
+    pub native: Option<Arc<ort::Session>>,
+}
+
+impl PyHandle {
+    pub fn new(obj: Bound<'_, PyAny>) -> Self {
+        PyHandle { obj: PyRef::new(obj), native: None }
+    }
+}
 
 fn py_handle(py: Python<'_>, handle: &Arc<dyn Any + Send + Sync>) -> PyResult<Py<PyAny>> {
     let any: &(dyn Any + Send + Sync) = &**handle;
     match any.downcast_ref::<PyHandle>() {
-        Some(h) => Ok(h.0.bind(py).unbind()),
+        Some(h) => Ok(h.obj.bind(py).unbind()),
         None => Err(PyRuntimeError::new_err("no Python handle")),
+    }
+}
+
+/// The session a batch runs on without Python, if its model has one.
+fn native_session(batch: &Batch) -> Option<Arc<ort::Session>> {
+    let Work::Model(m) = batch.work() else { return None };
+    let any: &(dyn Any + Send + Sync) = &*m.handle;
+    any.downcast_ref::<PyHandle>().and_then(|h| h.native.clone())
+}
+
+/// Runs a batch through its native session on the calling thread (which needs no GIL), then
+/// completes its requests.
+fn run_native(session: &ort::Session, batch: Batch) {
+    match batch.inputs().and_then(|t| session.run(&t)) {
+        Ok(outputs) => batch.complete(outputs),
+        Err(e) => batch.fail(e),
     }
 }
 
@@ -63,11 +90,19 @@ impl RunQueueHandle {
         self.queue.device.clone()
     }
 
-    /// Blocks (without the GIL) until a batch is ready; None when the queue is closed.
+    /// Blocks (without the GIL) until a batch that needs Python is ready; None when the queue is
+    /// closed. Batches of models with a native session run here meanwhile, still without the GIL.
     fn next_batch(&self, py: Python<'_>) -> Option<PyBatch> {
         release_pending(py);
         let q = self.queue.clone();
-        py.detach(move || q.next_batch()).map(|b| PyBatch { batch: Mutex::new(Some(b)) })
+        py.detach(move || loop {
+            let batch = q.next_batch()?;
+            match native_session(&batch) {
+                Some(session) => run_native(&session, batch),
+                None => return Some(batch),
+            }
+        })
+        .map(|b| PyBatch { batch: Mutex::new(Some(b)) })
     }
 
     fn __len__(&self) -> usize {
@@ -143,6 +178,9 @@ fn error_message(py: Python<'_>, e: &PyErr) -> String {
 /// Runs a batch on the calling thread (a worker, or the event loop for the inline path), then
 /// completes its requests.
 pub fn run_batch(py: Python<'_>, batch: Batch) {
+    if let Some(session) = native_session(&batch) {
+        return run_native(&session, batch);
+    }
     let run = (|| -> PyResult<Bound<'_, PyAny>> {
         let tensors = batch.inputs().map_err(PyRuntimeError::new_err)?;
         let views = PyList::new(py, tensors.into_iter().map(TensorView::new))?;
@@ -295,7 +333,7 @@ impl PyHostJob {
     fn done_script(&self, handle: Py<PyAny>, py: Python<'_>) -> PyResult<()> {
         match self.job.lock().take() {
             Some(HostJob::CompileScript { spec, done }) => {
-                let h: Arc<dyn Any + Send + Sync> = Arc::new(PyHandle(PyRef::new(handle.into_bound(py))));
+                let h: Arc<dyn Any + Send + Sync> = Arc::new(PyHandle::new(handle.into_bound(py)));
                 py.detach(move || done(spec, Ok(h)));
                 Ok(())
             }
@@ -328,7 +366,14 @@ impl PyHostJob {
     fn done_model(&self, handle: Py<PyAny>, input_names: Vec<String>, output_names: Vec<String>, py: Python<'_>) -> PyResult<()> {
         match self.job.lock().take() {
             Some(HostJob::LoadModel { spec, done }) => {
-                let loaded = LoadedModel { handle: Arc::new(PyHandle(PyRef::new(handle.into_bound(py)))), input_names, output_names };
+                let handle = handle.into_bound(py);
+                let mut h = PyHandle::new(handle.clone());
+                if let Ok(native) = handle.getattr(pyo3::intern!(py, "native")) {
+                    if let Ok(s) = native.cast::<ort::PyOrtSession>() {
+                        h.native = Some(s.get().session.clone());
+                    }
+                }
+                let loaded = LoadedModel { handle: Arc::new(h), input_names, output_names };
                 py.detach(move || done(spec, Ok(loaded)));
                 Ok(())
             }

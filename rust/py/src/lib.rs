@@ -6,6 +6,7 @@ mod connection;
 mod deferred;
 mod exec;
 mod local;
+mod ort;
 mod shared_view;
 mod store_loop;
 mod tensor_view;
@@ -433,6 +434,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RunQueueHandle>()?;
     m.add_class::<PyBatch>()?;
     m.add_class::<PyHostJob>()?;
+    m.add_class::<ort::PyOrtSession>()?;
     m.add_function(wrap_pyfunction!(exec::string_tensor, m)?)?;
     m.add_function(wrap_pyfunction!(exec::tensor_view, m)?)?;
     m.add_function(wrap_pyfunction!(allocated_bytes, m)?)?;

@@ -18,6 +18,10 @@ impl SharedView {
     pub fn new(data: SharedBytes, off: usize, len: usize) -> Self {
         SharedView { data, off, len }
     }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.data.as_slice()[self.off..self.off + self.len]
+    }
 }
 
 #[pymethods]
