@@ -108,6 +108,47 @@ def onnx_big(megabytes: int) -> bytes:
     )
 
 
+@lru_cache
+def onnx_string_identity() -> bytes:
+    """s: string[N] -> t = s (a model with STRING tensors, which onnxruntime's Python binding runs)."""
+    from onnx import TensorProto, helper
+
+    vi = helper.make_tensor_value_info
+    return _onnx_model([helper.make_node("Identity", ["s"], ["t"])], [vi("s", TensorProto.STRING, ["N"])],
+                       [vi("t", TensorProto.STRING, ["N"])])
+
+
+@lru_cache
+def onnx_endless() -> bytes:
+    """x: float[1] -> y: a Loop of 2^62 additions, which only the execution timeout ends."""
+    from onnx import TensorProto, helper
+
+    vi = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body",
+        [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []), vi("v_in", TensorProto.FLOAT, [1])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("v_out", TensorProto.FLOAT, [1])],
+        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
+    return _onnx_model(
+        [helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)],
+        [vi("x", TensorProto.FLOAT, [1])],
+        [vi("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor("trips", TensorProto.INT64, [], [2**62]), helper.make_tensor("cond", TensorProto.BOOL, [], [True])],
+    )
+
+
+@lru_cache
+def onnx_expand(n: int) -> bytes:
+    """x: float[1] -> y: float[n], every element x (a large output from a small input)."""
+    from onnx import TensorProto, helper
+
+    vi = helper.make_tensor_value_info
+    return _onnx_model([helper.make_node("Expand", ["x", "shape"], ["y"])], [vi("x", TensorProto.FLOAT, [1])],
+                       [vi("y", TensorProto.FLOAT, [n])], [helper.make_tensor("shape", TensorProto.INT64, [1], [n])])
+
+
 def onnx_future_ir() -> bytes:
     """The linear model stamped with an IR version newer than any onnxruntime reads."""
     from onnx import TensorProto, helper

@@ -65,6 +65,16 @@ struct Api {
     add_session_config_entry: unsafe extern "C" fn(Ptr, *const c_char, *const c_char) -> Status,
 }
 
+/// Entry `i` of the function table as the function pointer type `F`.
+///
+/// # Safety
+/// `table` has more than `i` entries and entry `i` has type `F` (a function pointer).
+unsafe fn entry<F>(table: *const *const c_void, i: usize) -> F {
+    debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*const c_void>());
+    // SAFETY: as the caller promises.
+    unsafe { std::mem::transmute_copy::<*const c_void, F>(&*table.add(i)) }
+}
+
 #[repr(C)]
 struct ApiBase {
     get_api: unsafe extern "C" fn(u32) -> *const *const c_void,
@@ -114,44 +124,43 @@ impl Ort {
         }
         // SAFETY: positions and signatures are those of onnxruntime_c_api.h, which only appends.
         let api = unsafe {
-            let f = |i: usize| *table.add(i);
             Api {
-                get_error_message: std::mem::transmute(f(2)),
-                create_env: std::mem::transmute(f(3)),
-                create_session_from_array: std::mem::transmute(f(8)),
-                run: std::mem::transmute(f(9)),
-                create_session_options: std::mem::transmute(f(10)),
-                set_session_execution_mode: std::mem::transmute(f(13)),
-                set_session_log_severity_level: std::mem::transmute(f(22)),
-                set_intra_op_num_threads: std::mem::transmute(f(24)),
-                set_inter_op_num_threads: std::mem::transmute(f(25)),
-                session_get_input_count: std::mem::transmute(f(30)),
-                session_get_output_count: std::mem::transmute(f(31)),
-                session_get_input_type_info: std::mem::transmute(f(33)),
-                session_get_output_type_info: std::mem::transmute(f(34)),
-                session_get_input_name: std::mem::transmute(f(36)),
-                session_get_output_name: std::mem::transmute(f(37)),
-                create_run_options: std::mem::transmute(f(39)),
-                run_options_set_terminate: std::mem::transmute(f(46)),
-                run_options_unset_terminate: std::mem::transmute(f(47)),
-                create_tensor_with_data_as_ort_value: std::mem::transmute(f(49)),
-                get_tensor_mutable_data: std::mem::transmute(f(51)),
-                cast_type_info_to_tensor_info: std::mem::transmute(f(55)),
-                get_onnx_type_from_type_info: std::mem::transmute(f(56)),
-                get_tensor_element_type: std::mem::transmute(f(60)),
-                get_dimensions_count: std::mem::transmute(f(61)),
-                get_dimensions: std::mem::transmute(f(62)),
-                get_tensor_type_and_shape: std::mem::transmute(f(65)),
-                create_cpu_memory_info: std::mem::transmute(f(69)),
-                allocator_free: std::mem::transmute(f(76)),
-                get_allocator_with_default_options: std::mem::transmute(f(78)),
-                release_status: std::mem::transmute(f(93)),
-                release_session: std::mem::transmute(f(95)),
-                release_value: std::mem::transmute(f(96)),
-                release_type_info: std::mem::transmute(f(98)),
-                release_tensor_type_and_shape_info: std::mem::transmute(f(99)),
-                release_session_options: std::mem::transmute(f(100)),
-                add_session_config_entry: std::mem::transmute(f(130)),
+                get_error_message: entry(table, 2),
+                create_env: entry(table, 3),
+                create_session_from_array: entry(table, 8),
+                run: entry(table, 9),
+                create_session_options: entry(table, 10),
+                set_session_execution_mode: entry(table, 13),
+                set_session_log_severity_level: entry(table, 22),
+                set_intra_op_num_threads: entry(table, 24),
+                set_inter_op_num_threads: entry(table, 25),
+                session_get_input_count: entry(table, 30),
+                session_get_output_count: entry(table, 31),
+                session_get_input_type_info: entry(table, 33),
+                session_get_output_type_info: entry(table, 34),
+                session_get_input_name: entry(table, 36),
+                session_get_output_name: entry(table, 37),
+                create_run_options: entry(table, 39),
+                run_options_set_terminate: entry(table, 46),
+                run_options_unset_terminate: entry(table, 47),
+                create_tensor_with_data_as_ort_value: entry(table, 49),
+                get_tensor_mutable_data: entry(table, 51),
+                cast_type_info_to_tensor_info: entry(table, 55),
+                get_onnx_type_from_type_info: entry(table, 56),
+                get_tensor_element_type: entry(table, 60),
+                get_dimensions_count: entry(table, 61),
+                get_dimensions: entry(table, 62),
+                get_tensor_type_and_shape: entry(table, 65),
+                create_cpu_memory_info: entry(table, 69),
+                allocator_free: entry(table, 76),
+                get_allocator_with_default_options: entry(table, 78),
+                release_status: entry(table, 93),
+                release_session: entry(table, 95),
+                release_value: entry(table, 96),
+                release_type_info: entry(table, 98),
+                release_tensor_type_and_shape_info: entry(table, 99),
+                release_session_options: entry(table, 100),
+                add_session_config_entry: entry(table, 130),
             }
         };
         let mut ort = Ort { api, version, env: std::ptr::null_mut(), cpu_info: std::ptr::null_mut() };
@@ -214,6 +223,15 @@ fn dtype_of(t: c_int) -> Option<DType> {
     })
 }
 
+/// onnxruntime's name of an element type, as its messages write it.
+fn type_name(t: c_int) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool", "float16", "double",
+        "uint32", "uint64", "complex64", "complex128", "bfloat16",
+    ];
+    usize::try_from(t).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("undefined")
+}
+
 /// Session settings (the adapter's: thread counts, execution timeout).
 pub struct SessionConfig {
     pub intra_threads: i32,
@@ -227,6 +245,8 @@ pub struct Session {
     session: Ptr,
     input_names: Vec<CString>,
     output_names: Vec<CString>,
+    /// The element type of each input (onnxruntime's numbering).
+    input_types: Vec<c_int>,
     /// Every input and output is a tensor of a type stored tensors have (STRING excluded).
     plain: bool,
     timeout: Option<Duration>,
@@ -285,7 +305,7 @@ impl Session {
         // SAFETY: created above, released once.
         unsafe { (api.release_session_options)(so) };
         let session = made?;
-        let mut s = Session { ort, session, input_names: vec![], output_names: vec![], plain: true, timeout: None };
+        let mut s = Session { ort, session, input_names: vec![], output_names: vec![], input_types: vec![], plain: true, timeout: None };
         if cfg.timeout_ms > 0 {
             s.timeout = Some(Duration::from_millis(cfg.timeout_ms));
         }
@@ -325,6 +345,9 @@ impl Session {
                         && ort.check((api.get_tensor_element_type)(tinfo, &mut elem)).is_ok()
                         && dtype_of(elem).is_some();
                     (api.release_type_info)(info);
+                    if !output {
+                        self.input_types.push(elem);
+                    }
                     self.plain &= ok;
                 }
             }
@@ -353,9 +376,10 @@ impl Session {
             return Err(format!("ERR Expected {} inputs but got {}", self.input_names.len(), inputs.len()));
         }
         let mut values: Vec<OwnedValue> = Vec::with_capacity(inputs.len());
-        for t in inputs {
+        for (t, &expected) in inputs.iter().zip(&self.input_types) {
             let Some(ty) = element_type(t.dtype()) else {
-                return Err("ERR STRING tensors cannot be given to this ONNX model".into());
+                // what onnxruntime itself answers (through its Python binding) for a STRING tensor
+                return Err(format!("Unexpected input data type. Actual: (tensor(string)) , expected: (tensor({}))", type_name(expected)));
             };
             let bytes = t.bytes();
             let mut v = std::ptr::null_mut();
