@@ -55,6 +55,8 @@ ensure_pinned_venv() {
 
 build_core() {
     log "building the Rust core (release) into .venv"
+    # one abi3 extension for every Python >= 3.11: an older per-version build would shadow it
+    rm -f python/redisai_fast/_core.cpython-*.so
     # the package's metadata (console script, pytest plugin entry point) as last installed
     local meta=".venv/.package-$(sha256sum pyproject.toml | cut -c1-16)"
     if [ -f "$meta" ] && [ -x .venv/bin/redisai-fast ] && .venv/bin/python -c 'import redisai_fast' 2>/dev/null; then
