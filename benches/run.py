@@ -13,12 +13,13 @@ import tempfile
 from pathlib import Path
 
 SUITES = {"tensors": "tensors.py", "models": "models.py", "dag": "dag.py", "persistence": "persistence.py",
-          "memory": "memory.py", "store": "store.py", "unix": "unix.py", "pyapi": "pyapi.py", "tls": "tls.py"}
+          "memory": "memory.py", "store": "store.py", "unix": "unix.py", "pyapi": "pyapi.py", "tls": "tls.py",
+          "redisai": "redisai.py"}
 # the options each suite takes (give them as --name or --name=value)
 ACCEPTS = {"tensors": {"--quick", "--repeat", "--sizes"}, "models": {"--quick"}, "dag": {"--quick"},
            "persistence": {"--quick", "--repeat"}, "store": {"--quick", "--repeat", "--part", "--share"},
            "memory": {"--quick", "--repeat"}, "unix": {"--quick", "--repeat"}, "pyapi": {"--quick", "--repeat"},
-           "tls": {"--quick", "--repeat"}}
+           "tls": {"--quick", "--repeat"}, "redisai": {"--quick", "--repeat", "--peer"}}
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent
