@@ -37,17 +37,40 @@ pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRu
         false
     } else {
         queue.push(request);
+        if queue.saturated(server.config.read().threads_per_queue()) {
+            // every worker is busy: the loop may take a batch too at the end of this pass
+            server.exec.completions.want_loop_pass();
+        }
         false
     }
 }
 
-/// Runs the batches queued for the event loop (`dispatch_run`), on the loop's thread.
+/// How much longer than `run-inline-max-us` a batch the loop helps with may recently have taken.
+const HELP_FACTOR: u64 = 30;
+
+/// Runs the batches queued for the event loop (`dispatch_run`), on the loop's thread; then, for a
+/// device whose workers are all busy while requests wait, one batch of a model the server runs
+/// itself (a native session: no GIL needed, released meanwhile) whose recent batches took at most
+/// `HELP_FACTOR` x `run-inline-max-us`. One per pass, so the loop serves its sockets in between.
 pub fn run_loop_batches(py: Python<'_>, server: &Server) {
-    let max = server.config.read().run_inline_max_us();
+    let (max, workers) = {
+        let c = server.config.read();
+        (c.run_inline_max_us(), c.threads_per_queue())
+    };
     for queue in server.exec.queues() {
         if queue.take_loop_pending() {
             while let Some(batch) = queue.try_loop_batch(|r| r.is_fast(max)) {
                 run_batch(py, batch);
+            }
+        }
+        let helpable = |r: &redisai_core::exec::RunRequest| {
+            let recent = r.work.stats().recent_batch_us.load(Relaxed);
+            max > 0 && recent > 0 && recent <= max * HELP_FACTOR && crate::exec::runs_native(r)
+        };
+        if let Some(batch) = queue.try_help(workers, helpable) {
+            py.detach(|| crate::exec::run_native_batch(batch));
+            if queue.saturated(workers) {
+                server.exec.completions.want_loop_pass();
             }
         }
     }

@@ -45,6 +45,21 @@ fn native_session(batch: &Batch) -> Option<Arc<ort::Session>> {
     any.downcast_ref::<PyHandle>().and_then(|h| h.native.clone())
 }
 
+/// Whether the request's model runs through a native session (no Python, no GIL).
+pub fn runs_native(r: &redisai_core::exec::RunRequest) -> bool {
+    let Work::Model(m) = &r.work else { return false };
+    let any: &(dyn Any + Send + Sync) = &*m.handle;
+    any.downcast_ref::<PyHandle>().is_some_and(|h| h.native.is_some())
+}
+
+/// Runs a batch of a native model on the calling thread, which need not hold the GIL.
+pub fn run_native_batch(batch: Batch) {
+    match native_session(&batch) {
+        Some(session) => run_native(&session, batch),
+        None => batch.fail("ERR the model has no native session".into()),
+    }
+}
+
 /// Runs a batch through its native session on the calling thread (which needs no GIL), then
 /// completes its requests.
 fn run_native(session: &ort::Session, batch: Batch) {

@@ -58,6 +58,11 @@ pub struct RunStats {
     pub recent_batch_us: AtomicU64,
     /// The metrics endpoint's counters and histograms (never reset).
     pub metrics: RunMetrics,
+    /// Rows of this model waiting in its run queue.
+    pub queued_rows: AtomicU64,
+    /// Rows the next batch can expect (a batch's rows plus those that queued while it ran: its
+    /// clients come back, the others are there).
+    pub expected_rows: AtomicU64,
 }
 
 /// Monotonic counters and histograms of a model's or script's runs (Prometheus metrics).

@@ -140,6 +140,8 @@ impl Batch {
         self.observe(micros);
         stats.runs.fetch_add(1, Relaxed);
         stats.record_run_time(micros, self.requests.len());
+        let rows: u64 = self.requests.iter().map(|r| r.rows() as u64).sum();
+        stats.expected_rows.store(rows + stats.queued_rows.load(Relaxed), Relaxed);
         if let Work::Model(m) = self.work() {
             if m.noutputs().is_some_and(|n| outputs.len() != n) {
                 return self.fail("ERR Model did not generate the expected number of outputs".into());

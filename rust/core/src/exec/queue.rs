@@ -1,6 +1,9 @@
 //! A device's run queue: requests wait here for a worker. `next_batch` picks the oldest request
 //! that is ready and gathers compatible requests of the same model up to BATCHSIZE; with
 //! MINBATCHSIZE it waits for enough rows (or MINBATCHTIMEOUT); TIMEOUT drops requests still queued.
+//! Without MINBATCHSIZE a worker's batch fills itself: while fewer rows wait than the model's last
+//! batch had (its clients are on their way back), it waits for them, at most half a batch's run
+//! time. When every worker is busy, the event loop may take a ready batch too (`try_help`).
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::{AcqRel, Relaxed}};
 use std::sync::Arc;
@@ -28,6 +31,9 @@ pub struct RunQueue {
     /// end of its current pass (set from the first such request until the loop drains them).
     inline_pending: AtomicBool,
 }
+
+/// The longest a worker's batch waits to fill (see the module comment).
+const FILL_WAIT_MAX: Duration = Duration::from_millis(5);
 
 /// What a scan of the queue decided.
 enum Pick {
@@ -77,6 +83,7 @@ impl RunQueue {
             (r.done)(RunOutcome::Err("ERR the server is shutting down".into()));
             return false;
         }
+        queued(&r, 1);
         st.requests.push_back(r);
         self.queued_total.fetch_add(1, Relaxed);
         drop(st);
@@ -99,7 +106,7 @@ impl RunQueue {
             finish_dead(dead);
             st = self.state.lock();
         }
-        let taken = match pick(&st.requests, Instant::now()) {
+        let taken = match pick(&st.requests, Instant::now(), false) {
             Pick::Run(idx) if fast(&st.requests[idx[0]]) => take_group(&mut st.requests, idx),
             _ => {
                 let left = !st.requests.is_empty();
@@ -113,6 +120,29 @@ impl RunQueue {
         drop(st);
         self.batches_total.fetch_add(1, Relaxed);
         Some(Batch { requests: taken, started: Instant::now(), _active: ActiveGuard::new(&self.active) })
+    }
+
+    /// For the event loop when every one of the device's `workers` is busy: the next batch a
+    /// worker would take now (filled as for a worker), if `allowed` approves its model; never
+    /// waits. The loop runs it between two passes over its sockets, so the device's queue drains
+    /// on one more core while the workers compute.
+    pub fn try_help(&self, workers: usize, allowed: impl Fn(&RunRequest) -> bool) -> Option<Batch> {
+        if self.active.load(Relaxed) < workers {
+            return None;
+        }
+        let mut st = self.state.lock();
+        let taken = match pick(&st.requests, Instant::now(), true) {
+            Pick::Run(idx) if allowed(&st.requests[idx[0]]) => take_group(&mut st.requests, idx),
+            _ => return None,
+        };
+        drop(st);
+        self.batches_total.fetch_add(1, Relaxed);
+        Some(Batch { requests: taken, started: Instant::now(), _active: ActiveGuard::new(&self.active) })
+    }
+
+    /// Whether requests wait and every one of `workers` is busy (the loop may help, `try_help`).
+    pub fn saturated(&self, workers: usize) -> bool {
+        self.active.load(Relaxed) >= workers && !self.is_empty()
     }
 
     /// A one-request batch for running inline (counted as active like any other).
@@ -129,11 +159,15 @@ impl RunQueue {
             (r.done)(RunOutcome::Err("ERR the server is shutting down".into()));
             return;
         }
+        queued(&r, 1);
+        let wake = wakes_workers(&r);
         st.requests.push_back(r);
         self.queued_total.fetch_add(1, Relaxed);
         drop(st);
         // every waiting worker re-evaluates: a new request may complete someone's MINBATCHSIZE
-        self.cv.notify_all();
+        if wake {
+            self.cv.notify_all();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -171,6 +205,7 @@ impl RunQueue {
                 let dead: Vec<_> = st.requests.drain(..).collect();
                 drop(st);
                 for r in dead {
+                    queued(&r, -1);
                     (r.done)(RunOutcome::Err("ERR the server is shutting down".into()));
                 }
                 return None;
@@ -183,7 +218,7 @@ impl RunQueue {
                 st = self.state.lock();
                 continue;
             }
-            match pick(&st.requests, now) {
+            match pick(&st.requests, now, true) {
                 Pick::Run(idx) => {
                     let taken = take_group(&mut st.requests, idx);
                     drop(st);
@@ -200,12 +235,37 @@ impl RunQueue {
     }
 }
 
+/// Whether queueing `r` (already counted in its model's queued rows) must wake the workers: not
+/// while a worker's batch fills (it is woken at its deadline), unless `r` is the first of its
+/// model in the queue (a worker then learns the deadline) or completes the batch.
+fn wakes_workers(r: &RunRequest) -> bool {
+    let (batchsize, minbatchsize, _) = r.work.batching();
+    if batchsize == 0 || minbatchsize > 0 {
+        return true;
+    }
+    let stats = r.work.stats();
+    let queued = stats.queued_rows.load(Relaxed);
+    let target = stats.expected_rows.load(Relaxed).min(batchsize);
+    queued <= r.rows() as u64 || queued >= target
+}
+
+/// Counts `r`'s rows in (+1) or out of (-1) its model's queued rows.
+fn queued(r: &RunRequest, sign: i64) {
+    let q = &r.work.stats().queued_rows;
+    if sign > 0 {
+        q.fetch_add(r.rows() as u64, Relaxed);
+    } else {
+        let _ = q.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(r.rows() as u64)));
+    }
+}
+
 /// Removes the requests at `idx` from the queue, in queue order.
 fn take_group(q: &mut VecDeque<RunRequest>, mut idx: Vec<usize>) -> Vec<RunRequest> {
     idx.sort_unstable();
     let mut taken: Vec<RunRequest> = Vec::with_capacity(idx.len());
     for i in idx.into_iter().rev() {
         if let Some(r) = q.remove(i) {
+            queued(&r, -1);
             taken.push(r);
         }
     }
@@ -221,8 +281,10 @@ fn take_dead(q: &mut VecDeque<RunRequest>, now: Instant) -> Vec<(RunRequest, boo
     let mut keep = VecDeque::with_capacity(q.len());
     for r in q.drain(..) {
         if r.cancelled() {
+            queued(&r, -1);
             dead.push((r, false));
         } else if r.deadline.is_some_and(|d| d <= now) {
+            queued(&r, -1);
             dead.push((r, true));
         } else {
             keep.push_back(r);
@@ -238,8 +300,9 @@ fn finish_dead(dead: Vec<(RunRequest, bool)>) {
     }
 }
 
-/// The oldest ready request and its batch companions, or when to look again.
-fn pick(q: &VecDeque<RunRequest>, now: Instant) -> Pick {
+/// The oldest ready request and its batch companions, or when to look again. `fill`: a batch of
+/// a model without MINBATCHSIZE waits to fill (a worker's; the event loop's batches never wait).
+fn pick(q: &VecDeque<RunRequest>, now: Instant, fill: bool) -> Pick {
     let mut wake: Option<Instant> = q.iter().filter_map(|r| r.deadline).min();
     for (i, r) in q.iter().enumerate() {
         let (batchsize, minbatchsize, minbatchtimeout) = r.work.batching();
@@ -261,6 +324,16 @@ fn pick(q: &VecDeque<RunRequest>, now: Instant) -> Pick {
             }
         }
         let min = minbatchsize as usize;
+        if min == 0 && fill && rows < limit {
+            // the clients of the last batch are likely on their way back: wait for them a little
+            let stats = r.work.stats();
+            let expected = (stats.expected_rows.load(Relaxed) as usize).min(limit);
+            let until = r.enqueued + Duration::from_micros(stats.recent_batch_us.load(Relaxed) / 2).min(FILL_WAIT_MAX);
+            if rows < expected && now < until {
+                wake = Some(wake.map_or(until, |w| w.min(until)));
+                continue;
+            }
+        }
         let timed = minbatchtimeout > 0 && now >= r.enqueued + Duration::from_millis(minbatchtimeout);
         if min == 0 || rows >= min || rows >= limit || timed {
             return Pick::Run(group);
@@ -271,4 +344,102 @@ fn pick(q: &VecDeque<RunRequest>, now: Instant) -> Pick {
         }
     }
     Pick::Wait(wake)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ai::{Backend, Model, ModelSpec};
+    use crate::exec::Work;
+    use crate::tensor::buffer::AlignedBuf;
+    use crate::tensor::{DType, Tensor, TensorInit};
+
+    fn model(batchsize: u64, minbatchsize: u64) -> Arc<Model> {
+        let spec = ModelSpec {
+            backend: Backend::Onnx,
+            device: "CPU".into(),
+            queue: "CPU".into(),
+            tag: vec![],
+            batchsize,
+            minbatchsize,
+            minbatchtimeout: 0,
+            inputs: vec![],
+            outputs: vec![],
+            blob: AlignedBuf::zeroed(0).expect("empty").into(),
+        };
+        Arc::new(Model::new(spec, vec!["x".into()], vec!["y".into()], Arc::new(())))
+    }
+
+    fn request(m: &Arc<Model>) -> RunRequest {
+        let x = Tensor::build(DType::Float, vec![1, 2], TensorInit::Zeros, usize::MAX).expect("a tensor");
+        RunRequest { work: Work::Model(m.clone()), inputs: vec![x], enqueued: Instant::now(), deadline: None, cancel: None, done: Box::new(|_| {}) }
+    }
+
+    /// The model's last batch had `rows` rows (with nothing queued meanwhile) and took `us`.
+    fn ran(m: &Arc<Model>, rows: u64, us: u64) {
+        m.stats.expected_rows.store(rows, Relaxed);
+        m.stats.recent_batch_us.store(us, Relaxed);
+    }
+
+    #[test]
+    fn a_workers_batch_waits_for_the_clients_of_the_last_one() {
+        let m = model(8, 0);
+        ran(&m, 4, 1_000_000); // 4 clients; half a batch time is a long wait here
+        let q = RunQueue::new("CPU");
+        for _ in 0..3 {
+            q.push(request(&m));
+        }
+        let st = q.state.lock();
+        assert!(matches!(pick(&st.requests, Instant::now(), true), Pick::Wait(Some(_))), "3 of 4 rows: wait");
+        assert!(matches!(pick(&st.requests, Instant::now(), false), Pick::Run(ref g) if g.len() == 3), "the loop never waits");
+        drop(st);
+        q.push(request(&m));
+        let b = q.next_batch().expect("a batch");
+        assert_eq!(b.requests.len(), 4);
+        assert_eq!(m.stats.queued_rows.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_filling_batch_runs_at_its_deadline_and_then_expects_fewer() {
+        let m = model(8, 0);
+        ran(&m, 4, 2_000); // waits at most 1 ms
+        let q = RunQueue::new("CPU");
+        q.push(request(&m));
+        let t0 = Instant::now();
+        let b = q.next_batch().expect("a batch");
+        assert!(t0.elapsed() >= Duration::from_micros(900), "it waited for the others first");
+        assert_eq!(b.requests.len(), 1);
+        b.complete(vec![Tensor::build(DType::Float, vec![1, 2], TensorInit::Zeros, usize::MAX).expect("a tensor")]);
+        assert_eq!(m.stats.expected_rows.load(Relaxed), 1, "one client came back: the next batch expects one");
+    }
+
+    #[test]
+    fn no_fill_wait_without_history_or_with_minbatchsize_or_when_full() {
+        let q = RunQueue::new("CPU");
+        let fresh = model(8, 0);
+        q.push(request(&fresh));
+        assert!(matches!(pick(&q.state.lock().requests, Instant::now(), true), Pick::Run(_)), "no batch ran yet");
+        let full = model(2, 0);
+        ran(&full, 8, 1_000_000);
+        let q = RunQueue::new("CPU");
+        q.push(request(&full));
+        q.push(request(&full));
+        assert!(matches!(pick(&q.state.lock().requests, Instant::now(), true), Pick::Run(ref g) if g.len() == 2), "BATCHSIZE reached");
+    }
+
+    #[test]
+    fn the_loop_helps_only_when_every_worker_is_busy() {
+        let m = model(0, 0);
+        let q = RunQueue::new("CPU");
+        q.push(request(&m));
+        q.push(request(&m));
+        assert!(!q.saturated(1) && q.try_help(1, |_| true).is_none(), "a worker is free");
+        let running = q.next_batch().expect("the worker's batch");
+        assert!(q.saturated(1));
+        assert!(q.try_help(1, |_| false).is_none(), "not a model the loop may run");
+        let helped = q.try_help(1, |_| true).expect("the loop's batch");
+        assert_eq!(helped.requests.len(), 1);
+        assert!(!q.saturated(1), "nothing left");
+        drop((running, helped));
+    }
 }
