@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import platform
 import socket
 import statistics
@@ -25,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.server import ServerProcess
 
 SIZES = (256, 1024, 1024, 16)
 
@@ -35,7 +36,7 @@ def mlp_blob() -> bytes:
 
     torch.manual_seed(0)
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(SIZES, SIZES[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(SIZES) - 2:
             layers.append(torch.nn.ReLU())
@@ -171,11 +172,11 @@ def main() -> int:
         host32, gpu32 = in_process(blob, 32, args.seconds)
         rows.append(f"| 1-row requests, 32 clients, BATCHSIZE 32 | | {rps:,.0f} | {host32:.0f} (32 rows) | {gpu32:.0f} (32 rows) | |")
     gpu_name = torch.cuda.get_device_name(0)
-    lines = [f"GPU benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {gpu_name}, torch {torch.__version__}, "
+    lines = [(f"GPU benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {gpu_name}, torch {torch.__version__}, "
              f"Python {platform.python_version()}; TorchScript MLP {' -> '.join(map(str, SIZES))} on GPU:0; "
-             f"stdlib clients ({args.seconds:.0f} s a row).", "",
-             "| case | server p50 / p99 µs | rows/s | in-process p50 µs (host in/out) | in-process p50 µs (GPU only) "
-             "| server p50 / in-process |",
+             f"stdlib clients ({args.seconds:.0f} s a row)."), "",
+             ("| case | server p50 / p99 µs | rows/s | in-process p50 µs (host in/out) | in-process p50 µs (GPU only) "
+             "| server p50 / in-process |"),
              "|---|---:|---:|---:|---:|---:|", *rows, "",
              "The 32-client row is bound by the Python client (one asyncio thread), not by the server."]
     report = "\n".join(lines)

@@ -102,6 +102,15 @@ class TorchModel:
         self.input_names = [a.name for a in schema.arguments[1:]]
         # TorchScript outputs have no names: RedisAI lists one "" per output (AI.MODELGET META)
         self.output_names = [""] * n_outputs(schema)
+        # on the CPU the server calls these itself, with no Python frame per run: forward, the
+        # DLPack import, autograd off for the calling thread (once), the output conversion for
+        # results its own quick one does not take (not tensors, non-contiguous, half, autograd),
+        # and the error a run raises as the reply it becomes; `run` below does the same
+        self.direct = (
+            (self.forward, _from_capsule, no_grad_on_this_thread, to_outputs, run_error)
+            if dev.type == "cpu" and _from_capsule is not None
+            else None
+        )
 
     def run(self, inputs: list[Any]) -> list[Any]:
         try:
@@ -110,7 +119,12 @@ class TorchModel:
         except BackendError:
             raise
         except Exception as exc:  # TorchScript raises RuntimeError subclasses with long traces
-            raise BackendError(framework_message(exc), verbatim=True) from exc
+            raise run_error(exc) from exc
+
+
+def run_error(exc: BaseException) -> BackendError:
+    """What a failed run answers: our own BackendError as is, else torch's text as RedisAI relays it."""
+    return exc if isinstance(exc, BackendError) else BackendError(framework_message(exc), verbatim=True)
 
 
 class TorchBackend:

@@ -15,19 +15,99 @@ use redisai_core::tensor::{DType, Tensor, TensorInit};
 use crate::deferred::{release_pending, PyRef};
 use crate::ort;
 use crate::shared_view::SharedView;
-use crate::tensor_view::{tensor_from_py, TensorView};
+use crate::tensor_view::{dlpack_capsule, tensor_from_py, TensorView};
 
 /// A model's or script's framework object (what a backend adapter's `load` returned), and the
 /// session the server runs itself when the adapter gave one (`native`: ONNX on the CPU).
 pub struct PyHandle {
     pub obj: PyRef,
     pub native: Option<Arc<ort::Session>>,
+    /// What the server calls itself for the run (a TorchScript model on the CPU): see `Direct`.
+    pub direct: Option<Direct>,
 }
 
 impl PyHandle {
     pub fn new(obj: Bound<'_, PyAny>) -> Self {
-        PyHandle { obj: PyRef::new(obj), native: None }
+        PyHandle { obj: PyRef::new(obj), native: None, direct: None }
     }
+}
+
+/// An adapter's direct-call tuple (the TORCH adapter's `direct`): `forward(*tensors)`, the DLPack
+/// import, autograd off for the calling thread, the adapter's output conversion, and the
+/// exception-to-reply mapping (a BackendError). Runs then need no Python frame of ours.
+pub struct Direct {
+    forward: PyRef,
+    from_dlpack: PyRef,
+    no_grad: PyRef,
+    to_outputs: PyRef,
+    run_error: PyRef,
+}
+
+impl Direct {
+    fn from_tuple(t: &Bound<'_, PyAny>) -> Option<Direct> {
+        let (forward, from_dlpack, no_grad, to_outputs, run_error): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
+            t.extract().ok()?;
+        Some(Direct {
+            forward: PyRef::new(forward),
+            from_dlpack: PyRef::new(from_dlpack),
+            no_grad: PyRef::new(no_grad),
+            to_outputs: PyRef::new(to_outputs),
+            run_error: PyRef::new(run_error),
+        })
+    }
+}
+
+thread_local! {
+    /// `Direct::no_grad` ran on this thread (autograd's mode is per thread).
+    static GRAD_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a batch through its direct call: stored tensors to torch by DLPack, `forward`, and the
+/// outputs as numpy views of the result tensors (the adapter's conversion when that does not do).
+fn run_direct(py: Python<'_>, d: &Direct, batch: Batch) {
+    let reply = |e: PyErr| -> String {
+        match d.run_error.bind(py).call1((e.value(py),)) {
+            Ok(be) => error_message(py, &PyErr::from_value(be)),
+            Err(e2) => error_message(py, &e2),
+        }
+    };
+    let ran = (|| -> Result<Vec<Tensor>, String> {
+        if !GRAD_OFF.with(|g| g.replace(true)) {
+            d.no_grad.bind(py).call0().map_err(reply)?;
+        }
+        let tensors = batch.inputs()?;
+        let from = d.from_dlpack.bind(py);
+        let mut args = Vec::with_capacity(tensors.len());
+        for t in &tensors {
+            if t.dtype() == DType::String {
+                return Err("ERR STRING tensors cannot be given to a TorchScript model".into());
+            }
+            args.push(from.call1((dlpack_capsule(py, t).map_err(reply)?,)).map_err(reply)?);
+        }
+        let out = d.forward.bind(py).call1(pyo3::types::PyTuple::new(py, args).map_err(reply)?).map_err(reply)?;
+        if let Some(quick) = quick_outputs(&out) {
+            return Ok(quick);
+        }
+        let arrays = d.to_outputs.bind(py).call1((&out,)).map_err(reply)?;
+        arrays.try_iter().and_then(|it| it.map(|o| o.and_then(|o| tensor_from_py(&o))).collect()).map_err(reply)
+    })();
+    match ran {
+        Ok(t) => batch.complete(t),
+        Err(e) => batch.fail(e),
+    }
+}
+
+/// A result's tensors through `.numpy()` (a view, no copy), if each one gives a C-contiguous
+/// array of a stored type; None sends the result through the adapter's conversion.
+fn quick_outputs(out: &Bound<'_, PyAny>) -> Option<Vec<Tensor>> {
+    let one = |t: &Bound<'_, PyAny>| t.call_method0(pyo3::intern!(t.py(), "numpy")).ok().and_then(|a| tensor_from_py(&a).ok());
+    if let Ok(tuple) = out.cast::<pyo3::types::PyTuple>() {
+        return tuple.iter().map(|t| one(&t)).collect();
+    }
+    if let Ok(list) = out.cast::<PyList>() {
+        return list.iter().map(|t| one(&t)).collect();
+    }
+    one(out).map(|t| vec![t])
 }
 
 fn py_handle(py: Python<'_>, handle: &Arc<dyn Any + Send + Sync>) -> PyResult<Py<PyAny>> {
@@ -195,6 +275,13 @@ fn error_message(py: Python<'_>, e: &PyErr) -> String {
 pub fn run_batch(py: Python<'_>, batch: Batch) {
     if let Some(session) = native_session(&batch) {
         return run_native(&session, batch);
+    }
+    if let Work::Model(m) = batch.work() {
+        let model = m.clone();
+        let any: &(dyn Any + Send + Sync) = &*model.handle;
+        if let Some(d) = any.downcast_ref::<PyHandle>().and_then(|h| h.direct.as_ref()) {
+            return run_direct(py, d, batch);
+        }
     }
     let run = (|| -> PyResult<Bound<'_, PyAny>> {
         let tensors = batch.inputs().map_err(PyRuntimeError::new_err)?;
@@ -387,6 +474,9 @@ impl PyHostJob {
                     if let Ok(s) = native.cast::<ort::PyOrtSession>() {
                         h.native = Some(s.get().session.clone());
                     }
+                }
+                if let Ok(direct) = handle.getattr(pyo3::intern!(py, "direct")) {
+                    h.direct = Direct::from_tuple(&direct);
                 }
                 let loaded = LoadedModel { handle: Arc::new(h), input_names, output_names };
                 py.detach(move || done(spec, Ok(loaded)));

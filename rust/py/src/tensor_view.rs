@@ -182,39 +182,7 @@ impl TensorView {
 
     #[pyo3(signature = (*_args, **_kwargs))]
     fn __dlpack__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyResult<Py<PyAny>> {
-        let dtype = dl_dtype(self.tensor.dtype()).ok_or_else(|| PyBufferError::new_err("STRING tensors cannot be exported with DLPack"))?;
-        let shape: Vec<i64> = self.tensor.shape().to_vec();
-        let tensor = self.tensor.clone();
-        let data = tensor.bytes().as_ptr() as *mut c_void;
-        let mut holder = Box::new(DlHolder {
-            managed: DLManagedTensor {
-                dl_tensor: DLTensor {
-                    data,
-                    device: DLDevice { device_type: 1, device_id: 0 },
-                    ndim: shape.len() as i32,
-                    dtype,
-                    shape: std::ptr::null_mut(),
-                    strides: std::ptr::null_mut(),
-                    byte_offset: 0,
-                },
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(dl_deleter),
-            },
-            shape,
-            _tensor: tensor,
-        });
-        holder.managed.dl_tensor.shape = holder.shape.as_mut_ptr();
-        let raw = Box::into_raw(holder);
-        // SAFETY: raw points to a live DlHolder; the capsule owns it until a consumer renames it.
-        unsafe {
-            (*raw).managed.manager_ctx = raw as *mut c_void;
-            let cap = ffi::PyCapsule_New(raw as *mut c_void, DLTENSOR.as_ptr(), Some(capsule_destructor));
-            if cap.is_null() {
-                dl_deleter(raw as *mut DLManagedTensor);
-                return Err(PyErr::fetch(py));
-            }
-            Ok(Bound::from_owned_ptr(py, cap).unbind())
-        }
+        dlpack_capsule(py, &self.tensor)
     }
 
     fn __dlpack_device__(&self) -> (i32, i32) {
@@ -230,6 +198,43 @@ impl TensorView {
     }
 }
 
+/// A DLPack capsule ("dltensor") of a stored tensor, sharing its memory (what `torch.from_dlpack`
+/// takes); STRING tensors have none.
+pub fn dlpack_capsule(py: Python<'_>, tensor: &Tensor) -> PyResult<Py<PyAny>> {
+    let dtype = dl_dtype(tensor.dtype()).ok_or_else(|| PyBufferError::new_err("STRING tensors cannot be exported with DLPack"))?;
+    let shape: Vec<i64> = tensor.shape().to_vec();
+    let tensor = tensor.clone();
+    let data = tensor.bytes().as_ptr() as *mut c_void;
+    let mut holder = Box::new(DlHolder {
+        managed: DLManagedTensor {
+            dl_tensor: DLTensor {
+                data,
+                device: DLDevice { device_type: 1, device_id: 0 },
+                ndim: shape.len() as i32,
+                dtype,
+                shape: std::ptr::null_mut(),
+                strides: std::ptr::null_mut(),
+                byte_offset: 0,
+            },
+            manager_ctx: std::ptr::null_mut(),
+            deleter: Some(dl_deleter),
+        },
+        shape,
+        _tensor: tensor,
+    });
+    holder.managed.dl_tensor.shape = holder.shape.as_mut_ptr();
+    let raw = Box::into_raw(holder);
+    // SAFETY: raw points to a live DlHolder; the capsule owns it until a consumer renames it.
+    unsafe {
+        (*raw).managed.manager_ctx = raw as *mut c_void;
+        let cap = ffi::PyCapsule_New(raw as *mut c_void, DLTENSOR.as_ptr(), Some(capsule_destructor));
+        if cap.is_null() {
+            dl_deleter(raw as *mut DLManagedTensor);
+            return Err(PyErr::fetch(py));
+        }
+        Ok(Bound::from_owned_ptr(py, cap).unbind())
+    }
+    }
 
 /// The dtype of a buffer-protocol format in native (or little-endian) byte order.
 pub fn dtype_from_format(format: &str, itemsize: usize) -> Option<DType> {
@@ -260,6 +265,8 @@ pub fn tensor_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let flags = ffi::PyBUF_FORMAT | ffi::PyBUF_C_CONTIGUOUS;
     // SAFETY: view is zeroed storage for CPython to fill; released below in every path.
     if unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, flags) } != 0 {
+        // the exporter's own exception is replaced by ours (left set, it would surface later)
+        drop(PyErr::take(py));
         return Err(PyTypeError::new_err(format!(
             "model output of type {} is not a C-contiguous array",
             obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
