@@ -196,6 +196,7 @@ class Row:
     case: Case
     ours: list[Sample] = field(default_factory=list)
     theirs: list[Sample] = field(default_factory=list)
+    other: list[Sample] = field(default_factory=list)  # --other: another build of ours, 1-client rows
 
 
 def redis_benchmark(port: int, case: Case, pid: int) -> Sample:
@@ -275,7 +276,21 @@ def table(rows: list[Row], limit: list[float]) -> str:
               f"{spread([s.rps / lim for s in batched.ours])} of it (redisai-fast) and "
               f"{spread([s.rps / lim for s in batched.theirs])} (RedisAI).")]
     lines.append("1-client p50s are benches/loadgen's exact ones; the other rows' are redis-benchmark's.")
+    others = [r for r in rows if r.other]
+    if others:
+        lines += ["", "1 client, this build against the other build (`--other`), same run: exact p50 µs (benches/loadgen)", "",
+                  "| case | this build | other build | this / other |", "|---|---:|---:|---:|"]
+        for r in others:
+            this = [s.exact_p50_us or s.p50_us for s in r.ours]
+            that = [s.exact_p50_us or s.p50_us for s in r.other]
+            lines.append(f"| {r.case.label} | {spread(this, '{:.1f}')} | {spread(that, '{:.1f}')} | "
+                         f"{spread([a / b for a, b in zip(this, that)])} |")
     return "\n".join(lines)
+
+
+# issue 14's targets, drawn as dashed marks: (model, clients) -> (throughput ratio at least, CPU ratio at most)
+TARGETS = {("tiny_onnx", 50): (1.5, 0.7), ("tiny_torch", 50): (1.5, 0.7), ("big_onnx", 32): (1.2, None),
+           ("big_onnx_b32", 32): (1.0, None)}
 
 
 def plot(rows: list[Row], limit: list[float], path: Path, title: str) -> None:
@@ -299,14 +314,17 @@ def plot(rows: list[Row], limit: list[float], path: Path, title: str) -> None:
         better = [(m >= 1) if attr == "rps" else (m <= 1) for m in meds]
         ax.barh(ypos, meds, xerr=[lo, hi], color=["#2b8a3e" if b else "#c92a2a" for b in better], alpha=0.85, capsize=3)
         ax.axvline(target, color="black", lw=1)
-        for y, m in zip(ypos, meds):
+        for y, m, r in zip(ypos, meds, rows):
             ax.text(m + 0.03, y, f"{m:.2f}", va="center", fontsize=9)
+            target = TARGETS.get((r.case.model or "", r.case.clients), (None, None))[0 if attr == "rps" else 1]
+            if target is not None:
+                ax.plot([target, target], [y - 0.42, y + 0.42], "k--", lw=1.2)
         ax.set_title(name, fontsize=10)
         ax.set_yticks(ypos, labels, fontsize=8)
         ax.set_xlim(0, max(2.0, max(meds) * 1.25))
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_xlabel("ratio (right of 1 = redisai-fast faster)")
-    axes[1].set_xlabel("ratio (left of 1 = redisai-fast cheaper)")
+    axes[0].set_xlabel("ratio (right of 1 = redisai-fast faster); dashed: issue 14's target")
+    axes[1].set_xlabel("ratio (left of 1 = redisai-fast cheaper); dashed: issue 14's target")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -320,6 +338,8 @@ def main() -> int:
     ap.add_argument("--peer", help="the RedisAI build (build.sh's PREFIX); default $REDISAI_PEER or /tmp/peer")
     ap.add_argument("--out", help="write the report (and a .png beside it) here; default benches/results/redisai-DATE.txt")
     ap.add_argument("--only", help="comma-separated case numbers (1-based) to run")
+    ap.add_argument("--other", help="python/ folder of another build of redisai-fast (its redisai_fast package with "
+                    "its compiled _core), also measured at 1 client (see benches/ab_cpu.py for making one)")
     ap.add_argument("server_args", nargs="*", help="extra options for redisai-fast, after --")
     args = ap.parse_args()
     peer = find_peer(args.peer)
@@ -334,21 +354,31 @@ def main() -> int:
     ours = ServerProcess("--save", "", "--appendonly", "no", "--THREADS_PER_QUEUE", "1", "--INTRA_OP_PARALLELISM", "1",
                          "--INTER_OP_PARALLELISM", "1", *args.server_args, cwd=tempfile.mkdtemp(prefix="bench-ours-")).start()
     theirs = RedisAIPeer(peer)
+    other = None
+    if args.other:
+        other = ServerProcess("--save", "", "--appendonly", "no", "--THREADS_PER_QUEUE", "1", "--INTRA_OP_PARALLELISM", "1",
+                              "--INTER_OP_PARALLELISM", "1", *args.server_args, env={"PYTHONPATH": args.other},
+                              cwd=tempfile.mkdtemp(prefix="bench-other-")).start()
     rows = [Row(c) for c in chosen]
     limit: list[float] = []
     load_before = os.getloadavg()
     try:
         load_models(ours.port, blobs)
         load_models(theirs.port, blobs)
+        if other is not None:
+            load_models(other.port, blobs)
         same_outputs([ours.port, theirs.port], blobs)
         for c in chosen:  # warm-up: first runs, backends' lazy set-up, the inline judgement settles
-            for port, pid in ((ours.port, ours.pid), (theirs.port, theirs.pid)):
+            servers = [(ours.port, ours.pid), (theirs.port, theirs.pid)] + ([(other.port, other.pid)] if other else [])
+            for port, pid in servers:
                 redis_benchmark(port, Case(c.label, c.clients, max(500, c.requests // 20), c.model), pid)
         for rep in range(args.repeat):
             for row in rows:
                 if row.case.model == "big_onnx_b32":
                     limit.append(in_process_batched_rows_per_s(blobs["big_onnx"][1], 3.0 if not args.quick else 1.5))
                 sides = [("ours", ours.port, ours.pid), ("theirs", theirs.port, theirs.pid)]
+                if other is not None and row.case.clients == 1:
+                    sides.append(("other", other.port, other.pid))
                 if rep % 2:
                     sides.reverse()
                 for name, port, pid in sides:
@@ -360,19 +390,23 @@ def main() -> int:
     finally:
         ours.stop()
         theirs.stop()
+        if other is not None:
+            other.stop()
     load_after = os.getloadavg()
     m = machine()
     info = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], check=False, capture_output=True, text=True).stdout.strip()
+    also = f" The other build (--other): {args.other}." if args.other else ""
     head = (f"Measured {m['date']} on {m['cpu']}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
             f"redisai-fast {m['redisai-fast']} (commit {info[:60]}), RedisAI 1.2.7 in {m['redis-server']} ({peer}); "
             f"Python {m['python']}. Median of {args.repeat} interleaved repeats, spread in brackets; "
-            f"ratios are redisai-fast / RedisAI per repeat.")
+            f"ratios are redisai-fast / RedisAI per repeat.{also}")
     report = head + "\n\n" + table(rows, limit)
     print()
     print(report)
     day = dt.date.today().isoformat()
     out = Path(args.out) if args.out else ROOT / "benches" / "results" / f"redisai-{day}.txt"
-    raw = {r.case.label + f" c={r.case.clients}": {"ours": [vars(s) for s in r.ours], "theirs": [vars(s) for s in r.theirs]}
+    raw = {r.case.label + f" c={r.case.clients}": {"ours": [vars(s) for s in r.ours], "theirs": [vars(s) for s in r.theirs],
+                                                    **({"other": [vars(s) for s in r.other]} if r.other else {})}
            for r in rows}
     out.write_text(report + "\n\nRaw samples:\n" + json.dumps({"in_process_rows_per_s": limit, **raw}, indent=1) + "\n")
     try:

@@ -45,15 +45,12 @@ pub struct Direct {
 
 impl Direct {
     fn from_tuple(t: &Bound<'_, PyAny>) -> Option<Direct> {
-        let (forward, from_dlpack, no_grad, to_outputs, run_error): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
-            t.extract().ok()?;
-        Some(Direct {
-            forward: PyRef::new(forward),
-            from_dlpack: PyRef::new(from_dlpack),
-            no_grad: PyRef::new(no_grad),
-            to_outputs: PyRef::new(to_outputs),
-            run_error: PyRef::new(run_error),
-        })
+        let t = t.cast::<pyo3::types::PyTuple>().ok()?;
+        if t.len() != 5 {
+            return None;
+        }
+        let item = |i: usize| t.get_item(i).ok().map(PyRef::new);
+        Some(Direct { forward: item(0)?, from_dlpack: item(1)?, no_grad: item(2)?, to_outputs: item(3)?, run_error: item(4)? })
     }
 }
 
