@@ -201,15 +201,21 @@ fn to_arg(v: &Bound<'_, PyAny>) -> PyResult<Arg> {
         }
         Ok(buf) => buf.copy(v.py()).map(Arg::Big),
         // SAFETY: PyIndex_Check only reads the object's type.
-        Err(_) if unsafe { ffi::PyIndex_Check(v.as_ptr()) } == 1 => number_arg(v),
+        Err(_) if unsafe { PyIndex_Check(v.as_ptr()) } == 1 => number_arg(v),
         Err(_) => Err(invalid_input(v)),
     }
+}
+
+extern "C" {
+    // in the stable ABI since 3.8; pyo3-ffi 0.28 binds its limited-API declaration to PyPy's
+    // symbol name (PyPyIndex_Check), which an abi3 build for CPython cannot resolve
+    fn PyIndex_Check(o: *mut ffi::PyObject) -> std::os::raw::c_int;
 }
 
 /// An integer-like or float-like object as redis-py would send the Python number.
 fn number_arg(v: &Bound<'_, PyAny>) -> PyResult<Arg> {
     // SAFETY: PyIndex_Check only reads the object's type.
-    let text = if unsafe { ffi::PyIndex_Check(v.as_ptr()) } == 1 {
+    let text = if unsafe { PyIndex_Check(v.as_ptr()) } == 1 {
         v.call_method0(pyo3::intern!(v.py(), "__index__"))?.str()?
     } else {
         let x: f64 = v.extract().map_err(|_| invalid_input(v))?;
