@@ -314,14 +314,14 @@ def plot(rows: list[Row], limit: list[float], path: Path, title: str) -> None:
         better = [(m >= 1) if attr == "rps" else (m <= 1) for m in meds]
         ax.barh(ypos, meds, xerr=[lo, hi], color=["#2b8a3e" if b else "#c92a2a" for b in better], alpha=0.85, capsize=3)
         ax.axvline(target, color="black", lw=1)
-        for y, m, r in zip(ypos, meds, rows):
-            ax.text(m + 0.03, y, f"{m:.2f}", va="center", fontsize=9)
+        for y, m, h, r in zip(ypos, meds, hi, rows):
+            ax.text(m + h + 0.04, y, f"{m:.2f}", va="center", fontsize=9)
             target = TARGETS.get((r.case.model or "", r.case.clients), (None, None))[0 if attr == "rps" else 1]
             if target is not None:
                 ax.plot([target, target], [y - 0.42, y + 0.42], "k--", lw=1.2)
         ax.set_title(name, fontsize=10)
         ax.set_yticks(ypos, labels, fontsize=8)
-        ax.set_xlim(0, max(2.0, max(meds) * 1.25))
+        ax.set_xlim(0, max(2.0, max(m + h for m, h in zip(meds, hi)) * 1.15))
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_xlabel("ratio (right of 1 = redisai-fast faster); dashed: issue 14's target")
     axes[1].set_xlabel("ratio (left of 1 = redisai-fast cheaper); dashed: issue 14's target")
@@ -329,6 +329,21 @@ def plot(rows: list[Row], limit: list[float], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def replot(report: Path) -> int:
+    """Redraws `report`'s PNG from the raw samples it lists."""
+    text = report.read_text()
+    raw = json.loads(text.split("Raw samples:\n", 1)[1])
+    by_name = {f"{c.label} c={c.clients}": c for c in cases(1.0)}
+    rows = []
+    for name, sides in raw.items():
+        if name in by_name:
+            row = Row(by_name[name], [Sample(**v) for v in sides["ours"]], [Sample(**v) for v in sides["theirs"]])
+            rows.append(row)
+    plot(rows, raw.get("in_process_rows_per_s", []), report.with_suffix(".png"), text.split(";")[0])
+    print(f"wrote {report.with_suffix('.png')}")
+    return 0
 
 
 def main() -> int:
@@ -340,8 +355,11 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated case numbers (1-based) to run")
     ap.add_argument("--other", help="python/ folder of another build of redisai-fast (its redisai_fast package with "
                     "its compiled _core), also measured at 1 client (see benches/ab_cpu.py for making one)")
+    ap.add_argument("--replot", help="only redraw the PNG of an earlier report (its .txt)")
     ap.add_argument("server_args", nargs="*", help="extra options for redisai-fast, after --")
     args = ap.parse_args()
+    if args.replot:
+        return replot(Path(args.replot))
     peer = find_peer(args.peer)
     if peer is None:
         print("redisai benchmark skipped: no RedisAI build found (--peer PREFIX, $REDISAI_PEER or /tmp/peer). Build one "
