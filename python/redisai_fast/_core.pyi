@@ -8,6 +8,7 @@ from typing import Any, final
 __all__ = [
     "Connection",
     "LocalClient",
+    "OrtSession",
     "PyBatch",
     "PyHostJob",
     "RunQueueHandle",
@@ -105,6 +106,19 @@ class PyHostJob:
     def done_script(self, handle: Any) -> None: ...
     def done(self) -> None: ...
     def fail(self, message: str) -> None: ...
+
+@final
+class OrtSession:
+    """A CPU ONNX model loaded through onnxruntime's C API (`library`: the wheel's libonnxruntime.so);
+    the server runs it from Rust. ValueError carries onnxruntime's message."""
+
+    input_names: list[str]
+    output_names: list[str]
+    plain: bool
+    def __new__(cls, library: str, model: Any, intra_threads: int = 1, inter_threads: int = 0, timeout_ms: int = 0) -> OrtSession: ...
+    @staticmethod
+    def library_version(library: str) -> str: ...
+    def run(self, inputs: list[Any]) -> list[TensorView]: ...
 
 @final
 class LocalClient:
