@@ -82,6 +82,8 @@ def overhead(quick: bool, repeat: int) -> str:
     store = StoreNode(valkey_server() or "redis-server").start()
     emb = ServerProcess("--save", "").start()
     node = ServerProcess("--store", store.url, "--save", "").start()
+    # a second store of the same build, for the SET/GET round trip alone (its keys stay out of the node's)
+    bare = StoreNode(valkey_server() or "redis-server").start()
     lines = []
     try:
         for port in (emb.port, node.port):
@@ -100,10 +102,13 @@ def overhead(quick: bool, repeat: int) -> str:
         for clients in (1, 50):
             cases.append((f"MODELEXECUTE tiny ONNX, {clients} client{'s' * (clients > 1)}",
                           ["--clients", str(clients), "--requests", str(n_small // 2), "--command", "AI.MODELEXECUTE tiny INPUTS 1 x OUTPUTS 1 y"]))
-        lines.append("| case | embedded ops/s | store ops/s | store / embedded | 1-client p50 µs (embedded / store) |")
-        lines.append("|---|---:|---:|---:|---:|")
+        lines.append("| case | embedded ops/s | store ops/s | store / embedded | 1-client p50 µs (embedded / store) | the store's own SET/GET p50 µs |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
         for name, args in cases:
-            e, s, ep, sp = [], [], [], []
+            e, s, ep, sp, rt = [], [], [], [], []
+            one = " 1 client" in name
+            # the same bytes straight to the store at one client: the round trip a store-mode command adds
+            direct = (["--op", args[1][len("tensor"):], *args[2:]] if one and "--op" in args else None)
             if "tensorget" in args:  # every key the GETs read exists (loadgen's --preload writes them)
                 for port in (emb.port, node.port):
                     loadgen(port, ["--op", "tensorget", "--size", args[args.index("--size") + 1], "--requests", "1",
@@ -115,14 +120,20 @@ def overhead(quick: bool, repeat: int) -> str:
                 s.append(b["ops_per_sec"])
                 ep.append(a["batch_p50_us"])
                 sp.append(b["batch_p50_us"])
+                if direct is not None:
+                    if "get" in direct and not rt:
+                        loadgen(bare.port, [*direct[:4], "--requests", "1", "--keyspace", "100", "--preload"])
+                    rt.append(loadgen(bare.port, direct)["batch_p50_us"])
             ratio = statistics.median(s) / statistics.median(e)
-            p50 = f"{statistics.median(ep):.1f} / {statistics.median(sp):.1f}" if " 1 client" in name else ""
-            lines.append(f"| {name} | {median_spread(e)} | {median_spread(s)} | {ratio:.2f} | {p50} |")
+            p50 = f"{statistics.median(ep):.1f} / {statistics.median(sp):.1f}" if one else ""
+            own = f"{statistics.median(rt):.1f}" if rt else ""
+            lines.append(f"| {name} | {median_spread(e)} | {median_spread(s)} | {ratio:.2f} | {p50} | {own} |")
             print(lines[-1], flush=True)
     finally:
         node.stop()
         emb.stop()
         store.kill()
+        bare.kill()
     return "\n".join(lines)
 
 
