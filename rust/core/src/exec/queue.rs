@@ -1,9 +1,10 @@
 //! A device's run queue: requests wait here for a worker. `next_batch` picks the oldest request
 //! that is ready and gathers compatible requests of the same model up to BATCHSIZE; with
 //! MINBATCHSIZE it waits for enough rows (or MINBATCHTIMEOUT); TIMEOUT drops requests still queued.
-//! Without MINBATCHSIZE a worker's batch fills itself: while fewer rows wait than the model's last
-//! batch had (its clients are on their way back), it waits for them, at most half a batch's run
-//! time. When every worker is busy, the event loop may take a ready batch too (`try_help`).
+//! Without MINBATCHSIZE a worker's batch fills itself: while fewer rows wait than three quarters of
+//! what the model's last batch had plus those that queued meanwhile (its clients are on their way
+//! back; the last few are not waited for), it waits for them, at most half a batch's run time.
+//! When every worker is busy, the event loop may take a ready batch too (`try_help`).
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::{AcqRel, Relaxed}};
 use std::sync::Arc;
@@ -237,7 +238,7 @@ impl RunQueue {
 
 /// Whether queueing `r` (already counted in its model's queued rows) must wake the workers: not
 /// while a worker's batch fills (it is woken at its deadline), unless `r` is the first of its
-/// model in the queue (a worker then learns the deadline) or completes the batch.
+/// model in the queue (a worker then learns the deadline) or fills the batch enough to run.
 fn wakes_workers(r: &RunRequest) -> bool {
     let (batchsize, minbatchsize, _) = r.work.batching();
     if batchsize == 0 || minbatchsize > 0 {
@@ -246,7 +247,7 @@ fn wakes_workers(r: &RunRequest) -> bool {
     let stats = r.work.stats();
     let queued = stats.queued_rows.load(Relaxed);
     let target = stats.expected_rows.load(Relaxed).min(batchsize);
-    queued <= r.rows() as u64 || queued >= target
+    queued <= r.rows() as u64 || queued * 4 >= target * 3
 }
 
 /// Counts `r`'s rows in (+1) or out of (-1) its model's queued rows.
@@ -325,11 +326,11 @@ fn pick(q: &VecDeque<RunRequest>, now: Instant, fill: bool) -> Pick {
         }
         let min = minbatchsize as usize;
         if min == 0 && fill && rows < limit {
-            // the clients of the last batch are likely on their way back: wait for them a little
+            // the clients of the last batch are likely on their way back: wait for most of them a little
             let stats = r.work.stats();
             let expected = (stats.expected_rows.load(Relaxed) as usize).min(limit);
             let until = r.enqueued + Duration::from_micros(stats.recent_batch_us.load(Relaxed) / 2).min(FILL_WAIT_MAX);
-            if rows < expected && now < until {
+            if rows * 4 < expected * 3 && now < until {
                 wake = Some(wake.map_or(until, |w| w.min(until)));
                 continue;
             }
@@ -384,18 +385,18 @@ mod tests {
     #[test]
     fn a_workers_batch_waits_for_the_clients_of_the_last_one() {
         let m = model(8, 0);
-        ran(&m, 4, 1_000_000); // 4 clients; half a batch time is a long wait here
+        ran(&m, 8, 1_000_000); // 8 clients; half a batch time is a long wait here
         let q = RunQueue::new("CPU");
-        for _ in 0..3 {
+        for _ in 0..5 {
             q.push(request(&m));
         }
         let st = q.state.lock();
-        assert!(matches!(pick(&st.requests, Instant::now(), true), Pick::Wait(Some(_))), "3 of 4 rows: wait");
-        assert!(matches!(pick(&st.requests, Instant::now(), false), Pick::Run(ref g) if g.len() == 3), "the loop never waits");
+        assert!(matches!(pick(&st.requests, Instant::now(), true), Pick::Wait(Some(_))), "5 of 8 rows: wait");
+        assert!(matches!(pick(&st.requests, Instant::now(), false), Pick::Run(ref g) if g.len() == 5), "the loop never waits");
         drop(st);
         q.push(request(&m));
         let b = q.next_batch().expect("a batch");
-        assert_eq!(b.requests.len(), 4);
+        assert_eq!(b.requests.len(), 6, "three quarters of the expected rows run");
         assert_eq!(m.stats.queued_rows.load(Relaxed), 0);
     }
 
