@@ -455,3 +455,36 @@ def test_concurrent_clients_each_get_their_rows(server: ServerProcess) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+@pytest.mark.parametrize("backend", ["ONNX", "TORCH"])
+def test_concurrent_clients_of_an_unbatched_model_each_get_their_own_run(server: ServerProcess, backend: str) -> None:
+    # with several clients, fast runs of one pass over the sockets wait for its end and run there
+    # one by one (no BATCHSIZE: never batched together), and their replies go out together
+    r0 = redis.Redis(port=server.port, protocol=2)
+    blob = models.onnx_linear() if backend == "ONNX" else models.torch_linear()
+    r0.execute_command("AI.MODELSTORE", "solo", backend, "CPU", "BLOB", blob)
+    errors: list[str] = []
+    clients, runs = 8, 40
+
+    def client(i: int) -> None:
+        c = redis.Redis(port=server.port, protocol=2)
+        rng = np.random.default_rng(100 + i)
+        for j in range(runs):
+            x = rng.standard_normal((1 + j % 3, 4)).astype(np.float32)
+            c.execute_command("AI.TENSORSET", f"sx{i}", "FLOAT", *x.shape, "BLOB", x.tobytes())
+            c.execute_command("AI.MODELEXECUTE", "solo", "INPUTS", 1, f"sx{i}", "OUTPUTS", 1, f"sy{i}")
+            got = get_array(c, f"sy{i}")
+            if got.shape != (x.shape[0], 3) or not np.allclose(got, models.linear_expected(x), rtol=1e-5):
+                errors.append(f"client {i} run {j}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    info = r0.execute_command("AI.INFO", "solo")
+    stats = dict(zip(info[::2], info[1::2]))
+    assert stats[b"calls"] == clients * runs, "one framework call per request"
+    assert stats[b"samples"] == clients * sum(1 + j % 3 for j in range(runs))

@@ -24,12 +24,15 @@ pub type PendingRun = (Arc<redisai_core::exec::RunQueue>, redisai_core::exec::Ru
 
 /// Runs `run` now on this thread if its model is fast and its device idle, else queues it for the
 /// device's workers. Returns true if it ran (its completion is then waiting to be pumped).
-pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRun) -> bool {
+/// `gather`: other clients may send runs in this pass over the ready sockets; a fast run then
+/// waits for the end of the pass with them, and their replies go out together (a client reading
+/// many sockets is woken once for them, not once per reply between two runs).
+pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRun, gather: bool) -> bool {
     let max = server.config.read().run_inline_max_us();
-    if queue.can_run_inline(&request, max) {
+    if queue.can_run_inline(&request, max) && !gather {
         run_batch(py, queue.inline_batch(request));
         true
-    } else if queue.can_batch_inline(&request, max) {
+    } else if if gather { queue.can_gather_inline(&request, max) } else { queue.can_batch_inline(&request, max) } {
         // batched with whatever else arrives in this pass over the ready sockets
         if queue.push_for_loop(request) {
             server.exec.completions.want_loop_pass();
@@ -92,7 +95,7 @@ pub fn pump(py: Python<'_>, server: &Server, hooks: &Hooks) -> PyResult<usize> {
                 if let Some(run) = conn.get().resume(py, &c.reply)? {
                     // ran inline: its completion comes round in the next drain, and the replies
                     // of a pipeline of inline runs go out in one write when it stops blocking
-                    if !dispatch_run(py, server, run) {
+                    if !dispatch_run(py, server, run, false) {
                         conn.get().flush_session(py)?;
                     }
                 }
@@ -333,7 +336,8 @@ impl Connection {
         if let Some(run) = run {
             let completions = &self.server.exec.completions;
             completions.hold_wake();
-            let result = if dispatch_run(py, &self.server, run) { pump(py, &self.server, &self.hooks).map(|_| ()) } else { Ok(()) };
+            let gather = self.server.client_count() > 1;
+            let result = if dispatch_run(py, &self.server, run, gather) { pump(py, &self.server, &self.hooks).map(|_| ()) } else { Ok(()) };
             completions.release_wake();
             crate::deferred::release_pending(py);
             result?;

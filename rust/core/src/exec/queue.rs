@@ -75,6 +75,13 @@ impl RunQueue {
         r.is_fast(max_us) && batchsize > 0 && minbatchsize == 0 && self.active.load(Relaxed) == 0
     }
 
+    /// Whether `r` may wait for the end of the event loop's pass over its ready sockets and run
+    /// there (with a batch when its model batches): it is fast, does not wait for MINBATCHSIZE,
+    /// and no worker runs a batch on this device.
+    pub fn can_gather_inline(&self, r: &RunRequest, max_us: u64) -> bool {
+        r.is_fast(max_us) && r.work.batching().1 == 0 && self.active.load(Relaxed) == 0
+    }
+
     /// Queues `r` for the event loop's batch, without waking a worker. True for the first such
     /// request since the last drain: the caller must then make sure the loop drains this queue.
     pub fn push_for_loop(&self, r: RunRequest) -> bool {
@@ -426,6 +433,30 @@ mod tests {
         q.push(request(&full));
         q.push(request(&full));
         assert!(matches!(pick(&q.state.lock().requests, Instant::now(), true), Pick::Run(ref g) if g.len() == 2), "BATCHSIZE reached");
+    }
+
+    #[test]
+    fn fast_runs_of_one_pass_gather_for_the_loop_while_no_worker_runs() {
+        let m = model(0, 0);
+        m.stats.recent_us.store(10, Relaxed);
+        m.stats.recent_batch_us.store(10, Relaxed);
+        let q = RunQueue::new("CPU");
+        assert!(q.can_gather_inline(&request(&m), 100) && q.can_run_inline(&request(&m), 100));
+        assert!(q.push_for_loop(request(&m)), "the first asks for a loop pass");
+        assert!(!q.can_run_inline(&request(&m), 100), "one waits: running now would overtake it");
+        assert!(q.can_gather_inline(&request(&m), 100), "but the next one of the pass joins it");
+        assert!(!q.push_for_loop(request(&m)), "the pass is already asked for");
+        assert!(!q.can_gather_inline(&request(&m), 5), "a model slower than run-inline-max-us goes to the workers");
+        let waits = model(8, 4);
+        waits.stats.recent_us.store(10, Relaxed);
+        waits.stats.recent_batch_us.store(10, Relaxed);
+        assert!(!q.can_gather_inline(&request(&waits), 100), "MINBATCHSIZE waits for a worker");
+        assert!(q.take_loop_pending());
+        let (a, b) = (q.try_loop_batch(|r| r.is_fast(100)).expect("one"), q.try_loop_batch(|r| r.is_fast(100)).expect("two"));
+        assert_eq!((a.requests.len(), b.requests.len()), (1, 1), "unbatched: one run each");
+        assert!(!q.can_gather_inline(&request(&m), 100), "a batch is running on this device");
+        drop((a, b));
+        assert!(q.try_loop_batch(|_| true).is_none());
     }
 
     #[test]
