@@ -193,9 +193,26 @@ pub struct Hooks {
     pub poll: crate::busy_poll::BusyPoll,
     /// Store mode: the store's sockets read on the loop.
     pub store_loop: OnceLock<Arc<crate::store_loop::StoreLoop>>,
+    /// The client that last sent a run, and when (see `gathers`).
+    pub last_run: Mutex<Option<(u64, std::time::Instant)>>,
 }
 
+/// How recently another client must have sent a run for one to wait for the end of the loop's pass.
+const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_micros(200);
+
 impl Hooks {
+    /// Whether a run client `id` sent now waits for the end of this pass over the ready sockets with
+    /// the others (`dispatch_run`'s `gather`): another client sent one within `GATHER_WINDOW`, so
+    /// clients run concurrently and their replies can go out together. A lone client, or clients
+    /// taking turns slowly, run at once.
+    pub fn gathers(&self, id: u64) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self.last_run.lock();
+        let others = last.is_some_and(|(c, t)| c != id && now.duration_since(t) <= GATHER_WINDOW);
+        *last = Some((id, now));
+        others
+    }
+
     pub fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writing 8 bytes to our eventfd; a full counter only means a wake is pending.
@@ -326,17 +343,18 @@ impl Connection {
             let Some(session) = guard.as_mut() else { return Ok(()) };
             session.retry_postponed();
             me.flush(py, session)?;
-            session.pending_run.take()
+            session.pending_run.take().map(|r| (r, session.client.info.id))
         };
         me.dispatch_pending(py, run)
     }
 
-    /// Queues or runs inline the run the last command prepared, then pumps what completed.
-    fn dispatch_pending(&self, py: Python<'_>, run: Option<PendingRun>) -> PyResult<()> {
-        if let Some(run) = run {
+    /// Queues or runs inline the run the last command of client `id` prepared, then pumps what
+    /// completed.
+    fn dispatch_pending(&self, py: Python<'_>, run: Option<(PendingRun, u64)>) -> PyResult<()> {
+        if let Some((run, id)) = run {
             let completions = &self.server.exec.completions;
             completions.hold_wake();
-            let gather = self.server.client_count() > 1;
+            let gather = self.hooks.gathers(id);
             let result = if dispatch_run(py, &self.server, run, gather) { pump(py, &self.server, &self.hooks).map(|_| ()) } else { Ok(()) };
             completions.release_wake();
             crate::deferred::release_pending(py);
@@ -592,7 +610,7 @@ impl Connection {
             session.client.info.last_ms.store(redisai_core::server::now_ms(), Relaxed);
             session.process();
             self.flush(py, session)?;
-            session.pending_run.take()
+            session.pending_run.take().map(|r| (r, session.client.info.id))
         };
         self.dispatch_pending(py, run)?;
         service(py, &self.server, &self.hooks)?;

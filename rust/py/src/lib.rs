@@ -99,6 +99,7 @@ impl PyServer {
             wake_fd,
             poll: Default::default(),
             store_loop: Default::default(),
+            last_run: Default::default(),
         });
         let waker = hooks.clone();
         inner.exec.completions.set_waker(Box::new(move || waker.wake()));
