@@ -29,11 +29,13 @@ pub type PendingRun = (Arc<redisai_core::exec::RunQueue>, redisai_core::exec::Ru
 /// many sockets is woken once for them, not once per reply between two runs).
 pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRun, gather: bool) -> bool {
     let max = server.config.read().run_inline_max_us();
-    if queue.can_run_inline(&request, max) && !gather {
+    if !gather && queue.can_run_inline(&request, max) {
         run_batch(py, queue.inline_batch(request));
-        true
-    } else if if gather { queue.can_gather_inline(&request, max) } else { queue.can_batch_inline(&request, max) } {
-        // batched with whatever else arrives in this pass over the ready sockets
+        return true;
+    }
+    let for_loop = if gather { queue.can_gather_inline(&request, max) } else { queue.can_batch_inline(&request, max) };
+    if for_loop {
+        // run (batched, if the model batches) with whatever else arrives in this pass over the ready sockets
         if queue.push_for_loop(request) {
             server.exec.completions.want_loop_pass();
         }

@@ -71,8 +71,7 @@ impl RunQueue {
     /// worker is running a batch on this device. The loop gathers what arrived during one pass
     /// over its ready sockets and runs it as one batch: no thread hand-off, no GIL contention.
     pub fn can_batch_inline(&self, r: &RunRequest, max_us: u64) -> bool {
-        let (batchsize, minbatchsize, _) = r.work.batching();
-        r.is_fast(max_us) && batchsize > 0 && minbatchsize == 0 && self.active.load(Relaxed) == 0
+        r.work.batching().0 > 0 && self.can_gather_inline(r, max_us)
     }
 
     /// Whether `r` may wait for the end of the event loop's pass over its ready sockets and run
@@ -254,7 +253,13 @@ fn wakes_workers(r: &RunRequest) -> bool {
     let stats = r.work.stats();
     let queued = stats.queued_rows.load(Relaxed);
     let target = stats.expected_rows.load(Relaxed).min(batchsize);
-    queued <= r.rows() as u64 || queued * 4 >= target * 3
+    queued <= r.rows() as u64 || filled_enough(queued, target)
+}
+
+/// Whether `rows` are enough for a filling batch that expects `expected`: three quarters of them
+/// (the last clients' round trip costs more than their rows add).
+fn filled_enough(rows: u64, expected: u64) -> bool {
+    rows * 4 >= expected * 3
 }
 
 /// Counts `r`'s rows in (+1) or out of (-1) its model's queued rows.
@@ -337,7 +342,7 @@ fn pick(q: &VecDeque<RunRequest>, now: Instant, fill: bool) -> Pick {
             let stats = r.work.stats();
             let expected = (stats.expected_rows.load(Relaxed) as usize).min(limit);
             let until = r.enqueued + Duration::from_micros(stats.recent_batch_us.load(Relaxed) / 2).min(FILL_WAIT_MAX);
-            if rows * 4 < expected * 3 && now < until {
+            if !filled_enough(rows as u64, expected as u64) && now < until {
                 wake = Some(wake.map_or(until, |w| w.min(until)));
                 continue;
             }
