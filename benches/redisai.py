@@ -196,7 +196,7 @@ class Row:
     case: Case
     ours: list[Sample] = field(default_factory=list)
     theirs: list[Sample] = field(default_factory=list)
-    other: list[Sample] = field(default_factory=list)  # --other: another build of ours, 1-client rows
+    other: list[Sample] = field(default_factory=list)  # --other: another build of ours, same cases
 
 
 def redis_benchmark(port: int, case: Case, pid: int) -> Sample:
@@ -278,12 +278,15 @@ def table(rows: list[Row], limit: list[float]) -> str:
     lines.append("1-client p50s are benches/loadgen's exact ones; the other rows' are redis-benchmark's.")
     others = [r for r in rows if r.other]
     if others:
-        lines += ["", "1 client, this build against the other build (`--other`), same run: exact p50 µs (benches/loadgen)", "",
-                  "| case | this build | other build | this / other |", "|---|---:|---:|---:|"]
+        lines += ["", "This build against the other build (`--other`), same run: req/s, and p50 µs (exact at 1 client)", "",
+                  "| case | clients | this build req/s | other build req/s | this / other | p50 this / other |",
+                  "|---|---:|---:|---:|---:|---:|"]
         for r in others:
             this = [s.exact_p50_us or s.p50_us for s in r.ours]
             that = [s.exact_p50_us or s.p50_us for s in r.other]
-            lines.append(f"| {r.case.label} | {spread(this, '{:.1f}')} | {spread(that, '{:.1f}')} | "
+            lines.append(f"| {r.case.label} | {r.case.clients} | {spread([s.rps for s in r.ours], '{:,.0f}')} | "
+                         f"{spread([s.rps for s in r.other], '{:,.0f}')} | "
+                         f"{spread([a.rps / b.rps for a, b in zip(r.ours, r.other)])} | "
                          f"{spread([a / b for a, b in zip(this, that)])} |")
     return "\n".join(lines)
 
@@ -354,7 +357,7 @@ def main() -> int:
     ap.add_argument("--out", help="write the report (and a .png beside it) here; default benches/results/redisai-DATE.txt")
     ap.add_argument("--only", help="comma-separated case numbers (1-based) to run")
     ap.add_argument("--other", help="python/ folder of another build of redisai-fast (its redisai_fast package with "
-                    "its compiled _core), also measured at 1 client (see benches/ab_cpu.py for making one)")
+                    "its compiled _core), measured in every case beside this build (see benches/ab_cpu.py for making one)")
     ap.add_argument("--replot", help="only redraw the PNG of an earlier report (its .txt)")
     ap.add_argument("server_args", nargs="*", help="extra options for redisai-fast, after --")
     args = ap.parse_args()
@@ -395,10 +398,9 @@ def main() -> int:
                 if row.case.model == "big_onnx_b32":
                     limit.append(in_process_batched_rows_per_s(blobs["big_onnx"][1], 3.0 if not args.quick else 1.5))
                 sides = [("ours", ours.port, ours.pid), ("theirs", theirs.port, theirs.pid)]
-                if other is not None and row.case.clients == 1:
+                if other is not None:
                     sides.append(("other", other.port, other.pid))
-                if rep % 2:
-                    sides.reverse()
+                sides = sides[rep % len(sides):] + sides[:rep % len(sides)]  # each side leads in turn
                 for name, port, pid in sides:
                     s = measure(port, pid, row.case)
                     getattr(row, name).append(s)
