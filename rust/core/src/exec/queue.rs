@@ -132,14 +132,19 @@ impl RunQueue {
     /// For the event loop when every one of the device's `workers` is busy: the next batch a
     /// worker would take now (filled as for a worker), if `allowed` approves its model; never
     /// waits. The loop runs it between two passes over its sockets, so the device's queue drains
-    /// on one more core while the workers compute.
+    /// on one more core while the workers compute. A batching model is helped only when a whole
+    /// batch of its rows waits: short of that its worker's next batch takes them all, and splitting
+    /// them runs two smaller batches side by side, each paying the per-run cost (a 4x1024 MLP with
+    /// BATCHSIZE 32 at 32 clients: 0.83x RedisAI with such help, 1.02x without).
     pub fn try_help(&self, workers: usize, allowed: impl Fn(&RunRequest) -> bool) -> Option<Batch> {
         if self.active.load(Relaxed) < workers {
             return None;
         }
         let mut st = self.state.lock();
         let taken = match pick(&st.requests, Instant::now(), true) {
-            Pick::Run(idx) if allowed(&st.requests[idx[0]]) => take_group(&mut st.requests, idx),
+            Pick::Run(idx) if allowed(&st.requests[idx[0]]) && a_whole_batch_waits(&st.requests[idx[0]]) => {
+                take_group(&mut st.requests, idx)
+            }
             _ => return None,
         };
         drop(st);
@@ -254,6 +259,12 @@ fn wakes_workers(r: &RunRequest) -> bool {
     let queued = stats.queued_rows.load(Relaxed);
     let target = stats.expected_rows.load(Relaxed).min(batchsize);
     queued <= r.rows() as u64 || filled_enough(queued, target)
+}
+
+/// Whether `r`'s model does not batch, or at least a whole batch of its rows is queued.
+fn a_whole_batch_waits(r: &RunRequest) -> bool {
+    let (batchsize, _, _) = r.work.batching();
+    batchsize == 0 || r.work.stats().queued_rows.load(Relaxed) >= batchsize
 }
 
 /// Whether `rows` are enough for a filling batch that expects `expected`: three quarters of them
@@ -477,6 +488,23 @@ mod tests {
         let helped = q.try_help(1, |_| true).expect("the loop's batch");
         assert_eq!(helped.requests.len(), 1);
         assert!(!q.saturated(1), "nothing left");
+        drop((running, helped));
+    }
+
+    #[test]
+    fn the_loop_helps_a_batching_model_only_when_a_whole_batch_waits() {
+        let m = model(4, 0);
+        let q = RunQueue::new("CPU");
+        q.push(request(&m));
+        let running = q.next_batch().expect("the worker's batch");
+        for _ in 0..3 {
+            q.push(request(&m));
+        }
+        assert!(q.saturated(1));
+        assert!(q.try_help(1, |_| true).is_none(), "three rows: the worker's next batch takes them all");
+        q.push(request(&m));
+        let helped = q.try_help(1, |_| true).expect("a whole batch waits");
+        assert_eq!(helped.requests.len(), 4);
         drop((running, helped));
     }
 }
