@@ -28,7 +28,7 @@ pub type PendingRun = (Arc<redisai_core::exec::RunQueue>, redisai_core::exec::Ru
 /// waits for the end of the pass with them, and their replies go out together (a client reading
 /// many sockets is woken once for them, not once per reply between two runs).
 pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRun, gather: bool) -> bool {
-    let max = server.config.read().run_inline_max_us();
+    let (max, workers) = inline_limits(server);
     if !gather && queue.can_run_inline(&request, max) {
         run_batch(py, queue.inline_batch(request));
         return true;
@@ -42,12 +42,18 @@ pub fn dispatch_run(py: Python<'_>, server: &Server, (queue, request): PendingRu
         false
     } else {
         queue.push(request);
-        if queue.saturated(server.config.read().threads_per_queue()) {
+        if queue.saturated(workers) {
             // every worker is busy: the loop may take a batch too at the end of this pass
             server.exec.completions.want_loop_pass();
         }
         false
     }
+}
+
+/// `run-inline-max-us` and the workers per device queue, read under one lock.
+fn inline_limits(server: &Server) -> (u64, usize) {
+    let c = server.config.read();
+    (c.run_inline_max_us(), c.threads_per_queue())
 }
 
 /// How much longer than `run-inline-max-us` a batch the loop helps with may recently have taken.
@@ -58,10 +64,7 @@ const HELP_FACTOR: u64 = 30;
 /// itself (a native session: no GIL needed, released meanwhile) whose recent batches took at most
 /// `HELP_FACTOR` x `run-inline-max-us`. One per pass, so the loop serves its sockets in between.
 pub fn run_loop_batches(py: Python<'_>, server: &Server) {
-    let (max, workers) = {
-        let c = server.config.read();
-        (c.run_inline_max_us(), c.threads_per_queue())
-    };
+    let (max, workers) = inline_limits(server);
     for queue in server.exec.queues() {
         if queue.take_loop_pending() {
             while let Some(batch) = queue.try_loop_batch(|r| r.is_fast(max)) {

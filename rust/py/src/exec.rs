@@ -107,26 +107,33 @@ fn quick_outputs(out: &Bound<'_, PyAny>) -> Option<Vec<Tensor>> {
     one(out).map(|t| vec![t])
 }
 
-fn py_handle(py: Python<'_>, handle: &Arc<dyn Any + Send + Sync>) -> PyResult<Py<PyAny>> {
+/// The `PyHandle` behind a model's or script's host handle (every handle this host makes is one).
+fn as_py_handle(handle: &Arc<dyn Any + Send + Sync>) -> Option<&PyHandle> {
     let any: &(dyn Any + Send + Sync) = &**handle;
-    match any.downcast_ref::<PyHandle>() {
+    any.downcast_ref::<PyHandle>()
+}
+
+fn py_handle(py: Python<'_>, handle: &Arc<dyn Any + Send + Sync>) -> PyResult<Py<PyAny>> {
+    match as_py_handle(handle) {
         Some(h) => Ok(h.obj.bind(py).unbind()),
         None => Err(PyRuntimeError::new_err("no Python handle")),
     }
 }
 
+/// The `PyHandle` of the model `work` runs (None for scripts).
+fn model_handle(work: &Work) -> Option<&PyHandle> {
+    let Work::Model(m) = work else { return None };
+    as_py_handle(&m.handle)
+}
+
 /// The session a batch runs on without Python, if its model has one.
 fn native_session(batch: &Batch) -> Option<Arc<ort::Session>> {
-    let Work::Model(m) = batch.work() else { return None };
-    let any: &(dyn Any + Send + Sync) = &*m.handle;
-    any.downcast_ref::<PyHandle>().and_then(|h| h.native.clone())
+    model_handle(batch.work()).and_then(|h| h.native.clone())
 }
 
 /// Whether the request's model runs through a native session (no Python, no GIL).
 pub fn runs_native(r: &redisai_core::exec::RunRequest) -> bool {
-    let Work::Model(m) = &r.work else { return false };
-    let any: &(dyn Any + Send + Sync) = &*m.handle;
-    any.downcast_ref::<PyHandle>().is_some_and(|h| h.native.is_some())
+    model_handle(&r.work).is_some_and(|h| h.native.is_some())
 }
 
 /// Runs a batch of a native model on the calling thread, which need not hold the GIL.
@@ -274,9 +281,9 @@ pub fn run_batch(py: Python<'_>, batch: Batch) {
         return run_native(&session, batch);
     }
     if let Work::Model(m) = batch.work() {
+        // the batch moves into the run: hold its model (and so the direct call) meanwhile
         let model = m.clone();
-        let any: &(dyn Any + Send + Sync) = &*model.handle;
-        if let Some(d) = any.downcast_ref::<PyHandle>().and_then(|h| h.direct.as_ref()) {
+        if let Some(d) = as_py_handle(&model.handle).and_then(|h| h.direct.as_ref()) {
             return run_direct(py, d, batch);
         }
     }

@@ -193,34 +193,25 @@ fn ort(lib: &str) -> Result<&'static Ort, String> {
     ORT.get_or_init(|| unsafe { Ort::open(lib) }).as_ref().map_err(Clone::clone)
 }
 
+/// Stored dtypes and onnxruntime's numbers for them (ONNXTensorElementDataType).
+const ELEMENT_TYPES: [(DType, c_int); 9] = [
+    (DType::Float, 1),
+    (DType::Uint8, 2),
+    (DType::Int8, 3),
+    (DType::Uint16, 4),
+    (DType::Int16, 5),
+    (DType::Int32, 6),
+    (DType::Int64, 7),
+    (DType::Bool, 9),
+    (DType::Double, 11),
+];
+
 fn element_type(d: DType) -> Option<c_int> {
-    Some(match d {
-        DType::Float => 1,
-        DType::Uint8 => 2,
-        DType::Int8 => 3,
-        DType::Uint16 => 4,
-        DType::Int16 => 5,
-        DType::Int32 => 6,
-        DType::Int64 => 7,
-        DType::Bool => 9,
-        DType::Double => 11,
-        DType::String => return None,
-    })
+    ELEMENT_TYPES.iter().find(|(t, _)| *t == d).map(|&(_, e)| e)
 }
 
-fn dtype_of(t: c_int) -> Option<DType> {
-    Some(match t {
-        1 => DType::Float,
-        2 => DType::Uint8,
-        3 => DType::Int8,
-        4 => DType::Uint16,
-        5 => DType::Int16,
-        6 => DType::Int32,
-        7 => DType::Int64,
-        9 => DType::Bool,
-        11 => DType::Double,
-        _ => return None,
-    })
+fn dtype_of(e: c_int) -> Option<DType> {
+    ELEMENT_TYPES.iter().find(|(_, n)| *n == e).map(|&(t, _)| t)
 }
 
 /// onnxruntime's name of an element type, as its messages write it.
@@ -245,6 +236,9 @@ pub struct Session {
     session: Ptr,
     input_names: Vec<CString>,
     output_names: Vec<CString>,
+    /// The names as `run` passes them (into the CStrings above, whose heap bytes never move).
+    input_ptrs: Vec<*const c_char>,
+    output_ptrs: Vec<*const c_char>,
     /// The element type of each input (onnxruntime's numbering).
     input_types: Vec<c_int>,
     /// Every input and output is a tensor of a type stored tensors have (STRING excluded).
@@ -305,7 +299,7 @@ impl Session {
         // SAFETY: created above, released once.
         unsafe { (api.release_session_options)(so) };
         let session = made?;
-        let mut s = Session { ort, session, input_names: vec![], output_names: vec![], input_types: vec![], plain: true, timeout: None };
+        let mut s = Session { ort, session, input_names: vec![], output_names: vec![], input_ptrs: vec![], output_ptrs: vec![], input_types: vec![], plain: true, timeout: None };
         if cfg.timeout_ms > 0 {
             s.timeout = Some(Duration::from_millis(cfg.timeout_ms));
         }
@@ -352,6 +346,8 @@ impl Session {
                 }
             }
         }
+        self.input_ptrs = self.input_names.iter().map(|c| c.as_ptr()).collect();
+        self.output_ptrs = self.output_names.iter().map(|c| c.as_ptr()).collect();
         Ok(())
     }
 
@@ -390,8 +386,7 @@ impl Session {
             })?;
             values.push(OwnedValue(ort, v));
         }
-        let in_names: Vec<*const c_char> = self.input_names.iter().map(|c| c.as_ptr()).collect();
-        let out_names: Vec<*const c_char> = self.output_names.iter().map(|c| c.as_ptr()).collect();
+        let (in_names, out_names) = (&self.input_ptrs, &self.output_ptrs);
         let in_values: Vec<Ptr> = values.iter().map(|v| v.1).collect();
         let mut outs: Vec<Ptr> = vec![std::ptr::null_mut(); out_names.len()];
         let watch = self.timeout.map(|t| Watch::start(ort, t)).transpose()?;

@@ -234,7 +234,7 @@ pub fn dlpack_capsule(py: Python<'_>, tensor: &Tensor) -> PyResult<Py<PyAny>> {
         }
         Ok(Bound::from_owned_ptr(py, cap).unbind())
     }
-    }
+}
 
 /// The dtype of a buffer-protocol format in native (or little-endian) byte order.
 pub fn dtype_from_format(format: &str, itemsize: usize) -> Option<DType> {
