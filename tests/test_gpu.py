@@ -6,13 +6,12 @@ errors are in test_models.py and test_backends.py)."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import redis
 
 from tests.support import models
+from tests.support.clients import run_clients
 
 
 def _cuda() -> bool:
@@ -115,11 +114,7 @@ def test_batching_on_gpu(server, r: redis.Redis) -> None:
             seen[key, i] = np.frombuffer(c.execute_command("AI.TENSORGET", f"{key}{i}", "BLOB"), np.float32)
         c.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_clients(8, client)
     for i in range(8):
         assert seen["rep", i].tolist() == [8.0]
         np.testing.assert_allclose(seen["lin", i], models.linear_expected(np.full((1, 4), i, np.float32)).ravel(), rtol=1e-5)

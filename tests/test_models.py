@@ -3,7 +3,6 @@ AI.INFO, chunking, TIMEOUT, batching, MINBATCHTIMEOUT, and loading without stopp
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import redis
 
 from tests.support import models
+from tests.support.clients import run_clients
 from tests.support.server import RawConnection, ServerProcess, encode
 
 
@@ -449,11 +449,7 @@ def test_concurrent_clients_each_get_their_rows(server: ServerProcess) -> None:
             if not np.allclose(got, models.linear_expected(x), rtol=1e-5):
                 errors.append(f"client {i} run {j}")
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_clients(8, client)
     assert errors == []
 
 
@@ -478,11 +474,7 @@ def test_concurrent_clients_of_an_unbatched_model_each_get_their_own_run(server:
             if got.shape != (x.shape[0], 3) or not np.allclose(got, models.linear_expected(x), rtol=1e-5):
                 errors.append(f"client {i} run {j}")
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_clients(clients, client)
     assert errors == []
     info = r0.execute_command("AI.INFO", "solo")
     stats = dict(zip(info[::2], info[1::2]))

@@ -6,7 +6,6 @@ onnxruntime's memory released once overwritten."""
 from __future__ import annotations
 
 import socket
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import redis
 
 from tests.support import models
+from tests.support.clients import run_clients
 from tests.support.server import ServerProcess
 
 ort = pytest.importorskip("onnxruntime")
@@ -38,6 +38,11 @@ def test_cpu_models_with_plain_tensors_load_through_the_c_api() -> None:
     x = np.array([[1, 2, 3, 4]], dtype=np.float32)
     out = m.run([_core.tensor_view(x)])
     np.testing.assert_array_equal(np.asarray(out[0]), models.linear_expected(x))
+    from redisai_fast.backends import BackendError
+
+    with pytest.raises(BackendError) as e:  # the message the binding's OnnxModel gives
+        m.run([_core.tensor_view(x), _core.tensor_view(x)])
+    assert e.value.message == "ERR Expected 1 inputs but got 2"
     # STRING tensors, and a capped arena (BACKEND_MEMORY_LIMIT), keep onnxruntime's Python session
     assert type(backend.load(models.onnx_string_identity(), Device.parse("CPU"), [], [])).__name__ == "OnnxModel"
     _, capped = adapter(backend_memory_limit_mb=64)
@@ -126,11 +131,7 @@ def test_batched_requests_of_several_clients_get_their_own_rows(server: ServerPr
         got[i] = c.execute_command("AI.TENSORGET", f"y{i}", "BLOB")
         c.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_clients(8, client, timeout=30)
     for i in range(8):
         want = models.linear_expected(np.full((1, 4), i, dtype=np.float32))
         np.testing.assert_allclose(np.frombuffer(got[i], np.float32).reshape(1, 3), want, rtol=1e-6)
