@@ -70,22 +70,21 @@ elif ! "$PY" -c 'import redis' 2>/dev/null; then
 fi
 "$PY" -m pip install -q --no-deps --no-index --disable-pip-version-check --target "$WORK/site" "${pkgs[@]}"
 export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
-VPY="$PY"
-missing=$("$VPY" -c '
+missing=$("$PY" -c '
 import importlib.util
 print(" ".join(m for m in ("numpy", "uvloop", "pytest", "redis") if importlib.util.find_spec(m) is None))')
 if [ -n "$missing" ]; then
     echo "gpu-check: the torch environment lacks: $missing" >&2
     exit 2
 fi
-"$VPY" -c 'import redisai_fast, redisai_fast._core as c; print("redisai-fast", redisai_fast.__version__, "from", c.__file__)'
+"$PY" -c 'import redisai_fast, redisai_fast._core as c; print("redisai-fast", redisai_fast.__version__, "from", c.__file__)'
 
 export REDISAI_FAST_BIN="$WORK/site/bin/redisai-fast"
 rc=0
 log "tests/test_gpu.py"
-timeout 330 "$VPY" -m pytest -v -p no:cacheprovider -o addopts="" -rs tests/test_gpu.py || rc=$?
+timeout 330 "$PY" -m pytest -v -p no:cacheprovider -o addopts="" -rs tests/test_gpu.py || rc=$?
 log "benches/gpu.py"
 mkdir -p "$OUT"
-timeout 120 "$VPY" benches/gpu.py --out "$OUT/gpu-$(date -u +%Y-%m-%d).txt" || { r=$?; [ $rc -ne 0 ] || rc=$r; }
+timeout 120 "$PY" benches/gpu.py --out "$OUT/gpu-$(date -u +%Y-%m-%d).txt" || { r=$?; [ $rc -ne 0 ] || rc=$r; }
 log "done in $(($(date +%s) - T0)) s (exit $rc)"
 exit $rc
