@@ -16,16 +16,10 @@ import io
 import os
 import statistics
 import subprocess
-from pathlib import Path
 
-from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, machine
+from common import LOADGEN, RedisServer, ServerProcess, build_loadgen, cpu_seconds, machine
 
 PAYLOAD = "x" * 4096
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 CPU: dict[str, list[float]] = {}

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import statistics
 import subprocess
-from pathlib import Path
 
-from common import ServerProcess, machine
+from common import ServerProcess, cpu_seconds, machine
 
 PAYLOAD = "x" * 4096
 SMALL = "abcdefghijklmnop"
@@ -31,11 +29,6 @@ CASES = {
     "TENSORSET 16B": ["AI.TENSORSET", "t:__rand_int__", "FLOAT", "4", "BLOB", SMALL],
     "TENSORGET 16B": ["AI.TENSORGET", "t:__rand_int__", "BLOB"],
 }
-
-
-def cpu_seconds(pid: int) -> float:
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench(port: int, cmd: list[str], n: int) -> float:

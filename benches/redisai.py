@@ -35,9 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import redis
-from common import LOADGEN, ROOT, ServerProcess, build_loadgen, free_port, machine
+from common import LOADGEN, ROOT, ServerProcess, build_loadgen, cpu_seconds, free_port, machine
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TINY = (4, 8, 3)
 BIG_IN, BIG_HIDDEN, BIG_LAYERS, BIG_OUT = 256, 1024, 4, 16
 
@@ -123,12 +122,6 @@ def cases(scale: float) -> list[Case]:
 
 
 # ---------------------------------------------------------------- the two servers
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
 
 class RedisAIPeer:
     """RedisAI 1.2.7 in Debian's redis-server, started and stopped by the peer's scripts."""
