@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import itertools
 import platform
 import socket
 import statistics
@@ -26,23 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.models import torch_mlp
 from tests.support.server import ServerProcess
 
 SIZES = (256, 1024, 1024, 16)
-
-
-def mlp_blob() -> bytes:
-    import torch
-
-    torch.manual_seed(0)
-    layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(SIZES) - 2:
-            layers.append(torch.nn.ReLU())
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.script(torch.nn.Sequential(*layers).eval()), buf)
-    return buf.getvalue()
 
 
 def command(*words: bytes | str) -> bytes:
@@ -147,7 +133,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("gpu benchmark skipped: torch sees no CUDA device")
         return 0
-    blob = mlp_blob()
+    blob = torch_mlp(SIZES, 0)
     rng = np.random.default_rng(2)
     lines = []
     with ServerProcess("--save", "") as s:

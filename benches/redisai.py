@@ -37,6 +37,8 @@ import numpy as np
 import redis
 from common import LOADGEN, ROOT, ServerProcess, build_loadgen, cpu_seconds, free_port, machine
 
+from tests.support.models import torch_mlp
+
 TINY = (4, 8, 3)
 BIG_IN, BIG_HIDDEN, BIG_LAYERS, BIG_OUT = 256, 1024, 4, 16
 
@@ -65,28 +67,13 @@ def _onnx_mlp(sizes: list[int], seed: int) -> bytes:
     return model.SerializeToString()
 
 
-def _torch_mlp(sizes: list[int], seed: int) -> bytes:
-    import torch
-
-    torch.manual_seed(seed)
-    layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    module = torch.nn.Sequential(*layers).eval()
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.script(module), buf)
-    return buf.getvalue()
-
-
 def models() -> dict[str, tuple[str, bytes, int]]:
     """key -> (backend, blob, input width)."""
     big = [BIG_IN, *[BIG_HIDDEN] * BIG_LAYERS, BIG_OUT]
     big_onnx = _onnx_mlp(big, 2)
     return {
         "tiny_onnx": ("ONNX", _onnx_mlp(list(TINY), 1), TINY[0]),
-        "tiny_torch": ("TORCH", _torch_mlp(list(TINY), 1), TINY[0]),
+        "tiny_torch": ("TORCH", torch_mlp(TINY, 1), TINY[0]),
         "big_onnx": ("ONNX", big_onnx, BIG_IN),
         "big_onnx_b32": ("ONNX", big_onnx, BIG_IN),
     }

@@ -5,11 +5,11 @@ the adapter, and the adapter's own `run` gives the same."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import redis
+
+from tests.support.models import torch_bytes
 
 torch = pytest.importorskip("torch")
 
@@ -23,9 +23,7 @@ def odd_outputs() -> bytes:
         def forward(self, x: torch.Tensor):
             return x.t(), x.half() * 2, self.w
 
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.script(Odd()), buf)
-    return buf.getvalue()
+    return torch_bytes(Odd())
 
 
 def a_list() -> bytes:
@@ -33,9 +31,7 @@ def a_list() -> bytes:
         def forward(self, x: torch.Tensor):
             return [x + 1, x * 3]
 
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.script(Two()), buf)
-    return buf.getvalue()
+    return torch_bytes(Two())
 
 
 def not_tensors() -> bytes:
@@ -43,9 +39,7 @@ def not_tensors() -> bytes:
         def forward(self, x: torch.Tensor) -> int:
             return x.shape[0]
 
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.script(Count()), buf)
-    return buf.getvalue()
+    return torch_bytes(Count())
 
 
 def values(r: redis.Redis, key: str) -> tuple[list[int], list[float]]:

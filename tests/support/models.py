@@ -5,6 +5,7 @@ Frameworks are imported inside the builders so importing this module is cheap.""
 from __future__ import annotations
 
 import io
+import itertools
 from functools import lru_cache
 
 import numpy as np
@@ -163,12 +164,28 @@ def onnx_future_ir() -> bytes:
 
 # ---------------------------------------------------------------- TorchScript
 
-def _torch_bytes(module) -> bytes:
+def torch_bytes(module) -> bytes:
+    """A scripted module as the bytes AI.MODELSTORE takes (a plain nn.Module is scripted first)."""
     import torch
 
+    if not isinstance(module, torch.jit.ScriptModule):
+        module = torch.jit.script(module)
     buf = io.BytesIO()
     torch.jit.save(module, buf)
     return buf.getvalue()
+
+
+def torch_mlp(sizes: tuple[int, ...], seed: int) -> bytes:
+    """A TorchScript MLP: Linear layers of `sizes` with ReLU between them, weights from `seed`."""
+    import torch
+
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch_bytes(torch.nn.Sequential(*layers).eval())
 
 
 @lru_cache
@@ -184,7 +201,7 @@ def torch_linear() -> bytes:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x @ self.w + self.b
 
-    return _torch_bytes(torch.jit.script(Lin()))
+    return torch_bytes(torch.jit.script(Lin()))
 
 
 @lru_cache
@@ -195,7 +212,7 @@ def torch_two_in_two_out() -> bytes:
         def forward(self, a: torch.Tensor, b: torch.Tensor):
             return a + b, a * b
 
-    return _torch_bytes(torch.jit.script(Two()))
+    return torch_bytes(torch.jit.script(Two()))
 
 
 @lru_cache
@@ -206,7 +223,7 @@ def torch_batch_reporter() -> bytes:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.full((x.shape[0], 1), float(x.shape[0]))
 
-    return _torch_bytes(torch.jit.script(Rep()))
+    return torch_bytes(torch.jit.script(Rep()))
 
 
 @lru_cache
@@ -224,7 +241,7 @@ def torch_slow() -> bytes:
                 x = torch.tanh(x @ self.w)
             return x
 
-    return _torch_bytes(torch.jit.script(Slow()))
+    return torch_bytes(torch.jit.script(Slow()))
 
 
 @lru_cache
@@ -236,7 +253,7 @@ def torch_wrong_batch() -> bytes:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x[:1] * 2
 
-    return _torch_bytes(torch.jit.script(Bad()))
+    return torch_bytes(torch.jit.script(Bad()))
 
 
 @lru_cache
@@ -387,7 +404,7 @@ def torch_classifier() -> bytes:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.fc(x.mean(dim=(2, 3)))
 
-    return _torch_bytes(torch.jit.script(Classifier()))
+    return torch_bytes(torch.jit.script(Classifier()))
 
 
 def image_224() -> bytes:
